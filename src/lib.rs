@@ -1,0 +1,17 @@
+//! safe-migrate: zero-downtime PostgreSQL migrations.
+//!
+//! The pipeline, one module per stage, data flowing one way:
+//! [`source`] (files → statements with spans) → [`parse`] (typed facts) →
+//! [`schema`] (what earlier migrations created) → [`lint`] (findings) →
+//! [`report`] (text, JSON, SARIF, GitHub annotations). [`pg`] holds the
+//! PostgreSQL knowledge every stage shares; [`cli`] turns arguments into
+//! settings and runs a command.
+
+pub mod cli;
+pub mod config;
+pub mod lint;
+pub mod parse;
+pub mod pg;
+pub mod report;
+pub mod schema;
+pub mod source;

@@ -1,0 +1,230 @@
+//! Linting: typed statements in, findings out.
+//!
+//! The linter walks the migration history in order. For each statement it
+//! knows the schema as earlier statements left it ([`crate::schema`]), the
+//! transaction the statement runs in ([`TxState`]) and the target PostgreSQL
+//! version, and asks every [`Rule`] in [`rules::ALL`] for findings. Rules are
+//! pure functions of that context; they never touch a database.
+
+pub mod fixture;
+pub mod rules;
+mod run;
+mod tx;
+
+#[cfg(test)]
+pub(crate) mod testing;
+
+use crate::parse::Stmt;
+use crate::pg::{Blocks, LockMode, PgVersion, QualifiedName};
+use crate::schema::Schema;
+use crate::source::{Source, Span};
+use serde::Serialize;
+use std::collections::HashMap;
+
+pub use run::{lint, lint_snippet, FileLint, LintOutcome, Summary};
+pub use tx::TxState;
+
+/// How serious a finding is. Ordered: `Info < Warning < Error`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Warning,
+    Error,
+}
+
+impl Severity {
+    /// The lower-case name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+}
+
+/// What kind of hazard a rule guards against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    /// A lock that blocks traffic, or a scan/rewrite under one.
+    Lock,
+    /// Running application code breaks (renames, drops).
+    Compat,
+    /// The migration fails or does something other than intended.
+    Correctness,
+    /// A schema choice to avoid.
+    Style,
+    /// The statement could not be understood.
+    Parse,
+}
+
+impl Category {
+    /// The lower-case name used in every output format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Lock => "lock",
+            Category::Compat => "compat",
+            Category::Correctness => "correctness",
+            Category::Style => "style",
+            Category::Parse => "parse",
+        }
+    }
+}
+
+/// A lint rule: its metadata, its documentation and its check.
+///
+/// Each rule lives in its own file under `src/lint/rules/` and is listed once
+/// in [`rules::ALL`]. Its `id` is written only there; everything else refers
+/// to the `Rule` itself.
+pub struct Rule {
+    /// Stable kebab-case id, equal to the file stem with `-` for `_`.
+    pub id: &'static str,
+    pub category: Category,
+    /// Severity unless the config says otherwise.
+    pub default_severity: Severity,
+    /// The lock the flagged statement takes on its table, when the rule is about one.
+    pub lock: Option<LockMode>,
+    /// One line for `migrate rules`.
+    pub summary: &'static str,
+    /// Markdown with the headings `### What it does`, `### Why is this bad?`,
+    /// `### Postgres versions`, `### Use instead`.
+    pub doc: &'static str,
+    /// An example the rule flags, linted against [`fixture::SCHEMA`].
+    pub bad: &'static str,
+    /// The safe form of `bad`, which the rule leaves alone.
+    pub good: &'static str,
+    /// Whether `migrate plan` rewrites what this rule flags.
+    pub rewritable: bool,
+    /// Whether the rule runs unless the config turns it on.
+    pub enabled_by_default: bool,
+    /// The check, called once per statement.
+    pub check: fn(&LintContext, &Stmt, &mut Vec<Finding>),
+}
+
+impl std::fmt::Debug for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rule").field("id", &self.id).finish()
+    }
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+/// One problem found in one statement.
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub rule: &'static Rule,
+    /// The rule's severity after the config is applied.
+    pub severity: Severity,
+    /// What to underline: usually the whole statement.
+    pub span: Span,
+    /// One lower-case line naming the lock, what it blocks and the table.
+    pub message: String,
+    /// What to do instead, as an imperative.
+    pub help: Option<String>,
+    /// The lock the statement takes, when that is the hazard.
+    pub lock: Option<LockMode>,
+    /// The table the lock is on.
+    pub table: Option<QualifiedName>,
+    /// A short label printed under the underline.
+    pub label: Option<String>,
+}
+
+impl Finding {
+    /// A finding of `rule` on `span`, with the rule's default severity and lock.
+    pub fn new(rule: &'static Rule, span: Span, message: impl Into<String>) -> Finding {
+        Finding {
+            rule,
+            severity: rule.default_severity,
+            span,
+            message: message.into(),
+            help: None,
+            lock: rule.lock,
+            table: None,
+            label: None,
+        }
+    }
+
+    /// Sets the help line.
+    pub fn help(mut self, help: impl Into<String>) -> Finding {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Sets the table the lock is taken on.
+    pub fn table(mut self, table: &QualifiedName) -> Finding {
+        self.table = Some(table.clone());
+        self
+    }
+
+    /// Overrides the lock (when it depends on the statement's form).
+    pub fn lock(mut self, lock: Option<LockMode>) -> Finding {
+        self.lock = lock;
+        self
+    }
+
+    /// Sets the label under the underline.
+    pub fn label(mut self, label: impl Into<String>) -> Finding {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// What the finding's lock blocks.
+    pub fn blocks(&self) -> Option<Blocks> {
+        self.lock.map(LockMode::blocks)
+    }
+}
+
+/// Resolved settings for a lint run (from flags and config).
+#[derive(Debug, Clone, Default)]
+pub struct LintSettings {
+    /// Target PostgreSQL major version.
+    pub pg_version: PgVersion,
+    /// Each file runs inside one transaction (runners that wrap files).
+    pub assume_in_transaction: bool,
+    /// Per-rule severity overrides; `None` turns the rule off.
+    pub severity: HashMap<&'static str, Option<Severity>>,
+}
+
+impl LintSettings {
+    /// The severity a rule reports at, or `None` when it is off.
+    pub fn severity_of(&self, rule: &Rule) -> Option<Severity> {
+        match self.severity.get(rule.id) {
+            Some(overridden) => *overridden,
+            None => rule.enabled_by_default.then_some(rule.default_severity),
+        }
+    }
+}
+
+/// What a rule sees when it checks a statement.
+pub struct LintContext<'a> {
+    pub settings: &'a LintSettings,
+    /// The schema as every earlier statement left it.
+    pub schema: &'a Schema,
+    /// The transaction this statement runs in.
+    pub tx: &'a TxState,
+    /// The file being linted.
+    pub source: &'a Source,
+    /// Index of the current file in the history (for "created in this file").
+    pub file_index: usize,
+}
+
+impl LintContext<'_> {
+    /// The target version.
+    pub fn pg_version(&self) -> PgVersion {
+        self.settings.pg_version
+    }
+
+    /// Whether `table` was created by this migration file, so it holds no
+    /// rows that traffic depends on and its locks block nobody.
+    pub fn is_new(&self, table: &QualifiedName) -> bool {
+        self.schema
+            .table(table)
+            .is_some_and(|t| t.created_in == Some(self.file_index))
+    }
+}

@@ -1,0 +1,3 @@
+fn main() {
+    std::process::exit(safe_migrate::cli::run());
+}

@@ -1,0 +1,468 @@
+//! Parsing: one split [`Statement`] becomes one [`Stmt`], a typed record of
+//! the facts the rules need (which table, which columns, `CONCURRENTLY` or not,
+//! `NOT VALID` or not, how volatile a default is…).
+//!
+//! sqlparser (PostgreSQL dialect) is the parser; its AST stays inside this
+//! module. The statement kinds it rejects but a lock linter must see
+//! (`DROP INDEX CONCURRENTLY`, `REINDEX`, `DO`, `ALTER SEQUENCE`, `CLUSTER`,
+//! `VACUUM (…)`, `ALTER DOMAIN`, `CREATE INDEX … ON ONLY`, some `ALTER TABLE`
+//! forms…) are recognised from the tokenizer's output in [`tokens`]. Anything
+//! else becomes [`StmtKind::Unparsed`] with the parser's message, so one bad
+//! statement never hides the rest of a file.
+//!
+//! Positions always come from the splitter's spans, never from AST spans.
+
+mod ast;
+mod tokens;
+mod types;
+
+use crate::pg::{Ident, LockMode, QualifiedName};
+use crate::source::{PieceKind, Source, Span, Statement};
+use serde::Serialize;
+
+pub use types::{TypeName, Volatility};
+
+/// One statement's facts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stmt {
+    /// Where the statement stands in its file (from the splitter).
+    pub span: Span,
+    /// What it is.
+    pub kind: StmtKind,
+}
+
+/// What a statement is, with the facts rules look at.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StmtKind {
+    CreateTable(CreateTable),
+    CreateIndex(CreateIndex),
+    DropIndex(DropIndex),
+    AlterTable(AlterTable),
+    Reindex(Reindex),
+    /// `VACUUM [FULL] …`.
+    Vacuum {
+        full: bool,
+        tables: Vec<QualifiedName>,
+    },
+    /// `CLUSTER [table [USING index]]`.
+    Cluster {
+        table: Option<QualifiedName>,
+    },
+    /// `REFRESH MATERIALIZED VIEW [CONCURRENTLY] name`.
+    RefreshMatView {
+        name: QualifiedName,
+        concurrently: bool,
+    },
+    /// `LOCK [TABLE] names [IN mode MODE]`.
+    LockTable {
+        tables: Vec<QualifiedName>,
+        mode: LockMode,
+    },
+    /// `TRUNCATE names`.
+    Truncate {
+        tables: Vec<QualifiedName>,
+    },
+    /// `UPDATE` / `DELETE`.
+    Dml(Dml),
+    /// `INSERT INTO table …`.
+    Insert {
+        table: QualifiedName,
+    },
+    /// `DROP TABLE|VIEW|… names`.
+    Drop(DropObjects),
+    /// `CREATE DOMAIN name AS type [CHECK …]`.
+    CreateDomain {
+        name: QualifiedName,
+        has_check: bool,
+    },
+    /// `ALTER DOMAIN name …`.
+    AlterDomain(AlterDomain),
+    /// `CREATE TYPE name AS ENUM (…)` and other `CREATE TYPE` forms.
+    CreateType {
+        name: QualifiedName,
+        is_enum: bool,
+    },
+    /// `ALTER TYPE name ADD VALUE …`.
+    AlterTypeAddValue {
+        name: QualifiedName,
+        value: String,
+    },
+    /// `CREATE SEQUENCE` / `ALTER SEQUENCE`.
+    Sequence {
+        name: QualifiedName,
+        create: bool,
+    },
+    /// `DO [LANGUAGE l] $$ … $$`.
+    Do(DoBlock),
+    /// `CREATE TRIGGER … ON table`.
+    CreateTrigger {
+        table: QualifiedName,
+    },
+    /// `BEGIN` / `START TRANSACTION`.
+    Begin,
+    /// `COMMIT` / `END`.
+    Commit,
+    /// `ROLLBACK` / `ABORT`.
+    Rollback,
+    /// `SET [LOCAL] name = value` (and `SET SESSION`).
+    Set(SetVar),
+    /// `RESET name` / `RESET ALL`.
+    Reset {
+        name: Option<String>,
+    },
+    /// A statement understood but of no interest to any rule: queries,
+    /// grants, comments, functions, extensions, views… `tag` names it
+    /// (`SELECT`, `GRANT`, `CREATE FUNCTION`).
+    Other {
+        tag: String,
+    },
+    /// A psql meta-command (`\set`, `\i`, `\connect`).
+    PsqlMeta,
+    /// Neither parsed nor recognised; `message` is the parser's.
+    Unparsed {
+        message: String,
+    },
+}
+
+/// `CREATE TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateTable {
+    pub name: QualifiedName,
+    pub if_not_exists: bool,
+    pub columns: Vec<ColumnDef>,
+    pub constraints: Vec<Constraint>,
+    /// `PARTITION OF parent`.
+    pub partition_of: Option<QualifiedName>,
+    /// `PARTITION BY …` (a partitioned parent).
+    pub partitioned: bool,
+    /// `CREATE TABLE … AS SELECT` (takes no lock on an existing table).
+    pub as_query: bool,
+}
+
+/// One column definition, in `CREATE TABLE` or `ADD COLUMN`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColumnDef {
+    pub name: Ident,
+    pub ty: TypeName,
+    pub not_null: bool,
+    pub default: Option<Expr>,
+    pub generated: Option<Generated>,
+    pub primary_key: bool,
+    pub unique: bool,
+    pub check: bool,
+    pub references: Option<QualifiedName>,
+}
+
+/// How a generated column is computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Generated {
+    /// `GENERATED … AS IDENTITY`.
+    Identity,
+    /// `GENERATED ALWAYS AS (expr) STORED`.
+    Stored,
+    /// `GENERATED ALWAYS AS (expr)` without `STORED` (virtual on PG 18).
+    Virtual,
+}
+
+/// Facts about an expression (a default, a `USING` clause).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expr {
+    /// Whether evaluating it once per row could give different values.
+    pub volatility: Volatility,
+    /// The functions that decided the volatility (for messages), lower-case.
+    pub functions: Vec<String>,
+    /// Functions not in PostgreSQL's built-in catalog (assumed volatile).
+    pub unknown_functions: Vec<String>,
+}
+
+/// A table constraint, inline or in `ADD CONSTRAINT`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Constraint {
+    pub name: Option<Ident>,
+    pub kind: ConstraintKind,
+}
+
+/// The kind of a table constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConstraintKind {
+    Check {
+        /// Columns the expression proves NOT NULL (top-level `c IS NOT NULL` conjuncts).
+        not_null_columns: Vec<Ident>,
+    },
+    ForeignKey {
+        columns: Vec<Ident>,
+        references: QualifiedName,
+    },
+    Unique {
+        columns: Vec<Ident>,
+        using_index: Option<Ident>,
+    },
+    PrimaryKey {
+        columns: Vec<Ident>,
+        using_index: Option<Ident>,
+    },
+    Exclusion,
+    /// PG 18: `CONSTRAINT n NOT NULL col`.
+    NotNull {
+        column: Ident,
+    },
+}
+
+/// `CREATE INDEX`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreateIndex {
+    pub name: Option<QualifiedName>,
+    pub table: QualifiedName,
+    pub unique: bool,
+    pub concurrently: bool,
+    pub if_not_exists: bool,
+    /// `ON ONLY table` (partitioned parent only).
+    pub only: bool,
+    /// Plain column references among the key columns.
+    pub columns: Vec<Ident>,
+}
+
+/// `DROP INDEX`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropIndex {
+    pub names: Vec<QualifiedName>,
+    pub concurrently: bool,
+    pub if_exists: bool,
+}
+
+/// `REINDEX`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reindex {
+    pub target: ReindexTarget,
+    pub name: Option<QualifiedName>,
+    pub concurrently: bool,
+}
+
+/// What `REINDEX` rebuilds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReindexTarget {
+    Index,
+    Table,
+    Schema,
+    Database,
+    System,
+}
+
+/// `ALTER TABLE name action, …`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterTable {
+    pub table: QualifiedName,
+    pub if_exists: bool,
+    pub only: bool,
+    pub actions: Vec<AlterAction>,
+}
+
+/// One subcommand of `ALTER TABLE`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlterAction {
+    AddColumn {
+        column: ColumnDef,
+        if_not_exists: bool,
+    },
+    DropColumn {
+        columns: Vec<Ident>,
+        if_exists: bool,
+    },
+    AlterType {
+        column: Ident,
+        ty: TypeName,
+        using: Option<Expr>,
+    },
+    SetNotNull {
+        column: Ident,
+    },
+    DropNotNull {
+        column: Ident,
+    },
+    SetDefault {
+        column: Ident,
+        default: Expr,
+    },
+    DropDefault {
+        column: Ident,
+    },
+    AddConstraint {
+        constraint: Constraint,
+        not_valid: bool,
+    },
+    ValidateConstraint {
+        name: Ident,
+    },
+    DropConstraint {
+        name: Ident,
+        if_exists: bool,
+    },
+    RenameConstraint {
+        from: Ident,
+        to: Ident,
+    },
+    RenameColumn {
+        from: Ident,
+        to: Ident,
+    },
+    RenameTable {
+        to: Ident,
+    },
+    SetSchema {
+        schema: Ident,
+    },
+    SetLogged,
+    SetUnlogged,
+    AttachPartition {
+        partition: QualifiedName,
+    },
+    DetachPartition {
+        partition: QualifiedName,
+        concurrently: bool,
+    },
+    /// `ALTER COLUMN c SET STATISTICS n`, `SET (attribute_option …)`.
+    SetColumnStatistics {
+        column: Ident,
+    },
+    /// `ALTER COLUMN c SET STORAGE …` / `SET COMPRESSION …`.
+    SetColumnStorage {
+        column: Ident,
+    },
+    /// `ALTER COLUMN c ADD GENERATED … AS IDENTITY`.
+    AddIdentity {
+        column: Ident,
+    },
+    /// `SET (storage_parameter = …)` / `RESET (…)`.
+    SetStorageParams,
+    /// `ENABLE/DISABLE TRIGGER`, `ENABLE/DISABLE ROW LEVEL SECURITY`, `OWNER TO`, …:
+    /// brief, no scan. `lock` is what PostgreSQL takes for it.
+    Other {
+        what: String,
+        lock: LockMode,
+    },
+}
+
+/// `UPDATE` or `DELETE`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dml {
+    pub verb: DmlVerb,
+    pub table: QualifiedName,
+    pub has_where: bool,
+}
+
+/// Which data-changing statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum DmlVerb {
+    Update,
+    Delete,
+}
+
+/// `DROP <kind> names`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DropObjects {
+    pub kind: ObjectKind,
+    pub names: Vec<QualifiedName>,
+    pub if_exists: bool,
+    pub cascade: bool,
+}
+
+/// The kinds of object `DROP` names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ObjectKind {
+    Table,
+    View,
+    MaterializedView,
+    Sequence,
+    Type,
+    Domain,
+    Schema,
+    Other,
+}
+
+/// `ALTER DOMAIN`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlterDomain {
+    pub name: QualifiedName,
+    pub action: DomainAction,
+}
+
+/// What `ALTER DOMAIN` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DomainAction {
+    AddConstraint { not_valid: bool },
+    ValidateConstraint,
+    Other,
+}
+
+/// A `DO` block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DoBlock {
+    /// The body between the dollar quotes (or quotes), in file coordinates.
+    pub body: Option<Span>,
+    /// `LANGUAGE x`, lower-case; `plpgsql` when omitted.
+    pub language: String,
+}
+
+/// `SET [LOCAL|SESSION] name = value`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SetVar {
+    /// Lower-case parameter name, e.g. `lock_timeout`.
+    pub name: String,
+    /// The value as written, quotes removed.
+    pub value: String,
+    /// `SET LOCAL`: lasts until the end of the transaction.
+    pub local: bool,
+}
+
+/// Parses every statement of a file.
+pub fn parse_source(source: &Source) -> Vec<Stmt> {
+    source
+        .statements
+        .iter()
+        .map(|s| parse_statement(&source.text, s))
+        .collect()
+}
+
+/// Parses one statement.
+///
+/// ```
+/// use safe_migrate::parse::{parse_sql, StmtKind};
+/// let stmts = parse_sql("DROP INDEX CONCURRENTLY idx; SELEKT 1");
+/// assert!(matches!(&stmts[0].kind, StmtKind::DropIndex(d) if d.concurrently));
+/// assert!(matches!(&stmts[1].kind, StmtKind::Unparsed { .. }));
+/// ```
+pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
+    let sql = statement.span.slice(text);
+    let kind = match statement.kind {
+        PieceKind::PsqlMeta => StmtKind::PsqlMeta,
+        _ => match ast::parse(sql) {
+            Ok(kind) => kind,
+            Err(message) => tokens::recognise(sql).unwrap_or(StmtKind::Unparsed { message }),
+        },
+    };
+    Stmt {
+        span: statement.span,
+        kind,
+    }
+}
+
+/// Splits and parses a snippet of SQL (for tests, docs and nested bodies).
+pub fn parse_sql(sql: &str) -> Vec<Stmt> {
+    crate::source::split(sql)
+        .into_iter()
+        .filter(|p| matches!(p.kind, PieceKind::Sql | PieceKind::PsqlMeta))
+        .map(|p| {
+            parse_statement(
+                sql,
+                &Statement {
+                    span: p.span,
+                    kind: p.kind,
+                },
+            )
+        })
+        .collect()
+}

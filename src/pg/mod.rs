@@ -1,0 +1,11 @@
+//! Pure PostgreSQL knowledge: lock modes, server versions and identifier quoting.
+//!
+//! Nothing here talks to a server; these are the facts every later stage shares.
+
+mod ident;
+mod lock;
+mod version;
+
+pub use ident::{Ident, QualifiedName};
+pub use lock::{Blocks, LockMode};
+pub use version::PgVersion;

@@ -1,0 +1,307 @@
+//! Reading migrations: discovery and ordering of files, splitting a file into
+//! statements with exact byte spans, and the directives written in comments.
+//!
+//! This is the first stage of the pipeline (files → statements → findings →
+//! plan → apply). It knows nothing of SQL semantics beyond what splitting
+//! needs (quotes, comments, dollar quotes, `BEGIN ATOMIC` bodies) and never
+//! parses statements: that is `parse`'s job.
+//!
+//! Spans are byte offsets into [`Source::text`] (the file's text with any
+//! UTF-8 BOM removed). Only `report` turns them into line and column.
+
+mod directives;
+mod discover;
+mod split;
+
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+pub use directives::{scan_directives, Directives};
+pub use discover::discover;
+pub use split::{split, Piece, PieceKind};
+
+/// A half-open byte range `start..end` into a source text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
+pub struct Span {
+    /// First byte.
+    pub start: usize,
+    /// One past the last byte.
+    pub end: usize,
+}
+
+impl Span {
+    /// A span from `start` to `end` (`start <= end`).
+    pub fn new(start: usize, end: usize) -> Span {
+        debug_assert!(start <= end);
+        Span { start, end }
+    }
+
+    /// The text this span covers.
+    pub fn slice(self, text: &str) -> &str {
+        &text[self.start..self.end]
+    }
+
+    /// This span moved `by` bytes to the right (for statements found inside a
+    /// larger statement, such as the body of a `DO` block).
+    pub fn shift(self, by: usize) -> Span {
+        Span::new(self.start + by, self.end + by)
+    }
+}
+
+/// The version of a migration taken from its name: `V12__x.sql` is `[12]`,
+/// `V1.2__x.sql` is `[1, 2]`, `20240101120000_x.sql` is `[20240101120000]`.
+/// Ordered numerically, part by part, so `V10` comes after `V9`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct MigrationVersion(pub Vec<u64>);
+
+impl std::fmt::Display for MigrationVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(u64::to_string).collect();
+        f.write_str(&parts.join("."))
+    }
+}
+
+/// The naming convention a migration file follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum NamingScheme {
+    /// refinery / Flyway: `V{n}__{name}.sql`.
+    Versioned,
+    /// sqlx, golang-migrate, dbmate, goose: `{number}_{name}[.up].sql`.
+    Numbered,
+    /// diesel: `{version}_{name}/up.sql`.
+    Diesel,
+    /// Prisma: `{timestamp}_{name}/migration.sql`.
+    Prisma,
+    /// A file named directly on the command line.
+    Explicit,
+    /// A `.sql` file in a migration directory that matches no scheme: still
+    /// linted, and named in a warning.
+    Unrecognized,
+}
+
+/// One migration file found by [`discover`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MigrationFile {
+    /// The path as given on the command line or found under a given directory.
+    pub path: PathBuf,
+    /// The version from the name, when the scheme has one.
+    pub version: Option<MigrationVersion>,
+    /// The descriptive part of the name (`add_users` in `V3__add_users.sql`).
+    pub name: String,
+    /// How the name was read.
+    pub scheme: NamingScheme,
+}
+
+/// What [`discover`] found: files in history order, and what it had to say.
+#[derive(Debug, Clone, Default)]
+pub struct Discovery {
+    /// Migration files in the order they run (by version, then path).
+    pub files: Vec<MigrationFile>,
+    /// Things worth a warning that do not stop linting.
+    pub warnings: Vec<DiscoveryWarning>,
+}
+
+/// A discovery problem that does not stop the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DiscoveryWarning {
+    /// A `.sql` file under a migration directory whose name matches no scheme.
+    Unrecognized { path: PathBuf },
+    /// Two files claim the same version.
+    DuplicateVersion {
+        version: MigrationVersion,
+        first: PathBuf,
+        second: PathBuf,
+    },
+}
+
+/// How the runner executes a file, as its directives say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FileTransaction {
+    /// No directive: the linter's settings decide (`--assume-in-transaction`).
+    #[default]
+    Default,
+    /// The tool that runs this file wraps it in one transaction
+    /// (`-- migrate:transaction` or the runner's default).
+    Wrapped,
+    /// The file must run outside a transaction: goose `-- +goose NO TRANSACTION`,
+    /// dbmate `transaction:false`, sqlx `-- no-transaction`, or a `.autocommit.` name.
+    NoTransaction,
+}
+
+/// Whether a directive applies to the next statement or to the whole file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IgnoreScope {
+    /// `-- migrate:ignore-file …`.
+    File,
+    /// `-- migrate:ignore …`: the statement with this index in [`Source::statements`].
+    Statement(usize),
+    /// `-- migrate:ignore …` with no statement after it.
+    Dangling,
+}
+
+/// A rule id written in an ignore directive, with where it was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgnoredRule {
+    /// The id as written (resolved against the rule list by `lint`).
+    pub id: String,
+    /// Where the id stands in the file.
+    pub span: Span,
+}
+
+/// One `-- migrate:ignore` / `-- migrate:ignore-file` directive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ignore {
+    /// The whole comment.
+    pub span: Span,
+    /// What it applies to.
+    pub scope: IgnoreScope,
+    /// The rules it silences.
+    pub rules: Vec<IgnoredRule>,
+    /// The text after the second `--`, if any.
+    pub reason: Option<String>,
+}
+
+/// A statement as the splitter found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    /// From the first token to the end of the last token, without the `;`.
+    pub span: Span,
+    /// SQL, or a psql meta-command such as `\set`.
+    pub kind: PieceKind,
+}
+
+/// Something wrong with a file's text that does not stop the run: an
+/// unterminated quote or comment, say. Reported as a `parse-error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceProblem {
+    /// Where the problem starts.
+    pub span: Span,
+    /// One lower-case line, e.g. `unterminated dollar-quoted string $tag$`.
+    pub message: String,
+}
+
+/// A migration file read and split into statements.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// Which file this is.
+    pub file: MigrationFile,
+    /// The file's text with any UTF-8 BOM removed; every span points into it.
+    pub text: String,
+    /// Statements of the up section, in order.
+    pub statements: Vec<Statement>,
+    /// Ignore directives, each resolved to a statement or the file.
+    pub ignores: Vec<Ignore>,
+    /// How the file is meant to be run.
+    pub transaction: FileTransaction,
+    /// Problems found while splitting.
+    pub problems: Vec<SourceProblem>,
+}
+
+/// Errors that stop reading a file or a directory.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{}: no such file or directory", path.display())]
+    NotFound { path: PathBuf },
+    #[error("{}: cannot read: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: the file is not valid UTF-8", path.display())]
+    NotUtf8 { path: PathBuf, line: usize },
+    #[error("{}: not a .sql file or a directory", path.display())]
+    NotSql { path: PathBuf },
+}
+
+impl Error {
+    /// What the user can do about it.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Error::NotFound { .. } => "check the path; pass a migration file or directory",
+            Error::Io { .. } => "check the file's permissions",
+            Error::NotUtf8 { .. } => "save the migration as UTF-8",
+            Error::NotSql { .. } => "pass a .sql file or a directory of migrations",
+        }
+    }
+}
+
+/// Reads a migration file from disk and splits it.
+pub fn read(file: MigrationFile) -> Result<Source, Error> {
+    let bytes = std::fs::read(&file.path).map_err(|source| io_error(&file.path, source))?;
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..valid].iter().filter(|b| **b == b'\n').count() + 1;
+            return Err(Error::NotUtf8 {
+                path: file.path,
+                line,
+            });
+        }
+    };
+    Ok(from_text(file, text))
+}
+
+pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        Error::NotFound {
+            path: path.to_path_buf(),
+        }
+    } else {
+        Error::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Splits a migration's text (pure: no I/O). A leading BOM is removed; spans
+/// point into the text that remains.
+///
+/// ```
+/// use safe_migrate::source::{from_text, MigrationFile, NamingScheme};
+/// let file = MigrationFile { path: "V1__x.sql".into(), version: None, name: "x".into(), scheme: NamingScheme::Explicit };
+/// let src = from_text(file, "CREATE TABLE t (a text DEFAULT 'x;y');\nSELECT 1".into());
+/// assert_eq!(src.statements.len(), 2);
+/// assert_eq!(src.statements[1].span.slice(&src.text), "SELECT 1");
+/// ```
+pub fn from_text(file: MigrationFile, mut text: String) -> Source {
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    let pieces = split(&text);
+    let directives = scan_directives(&text, &pieces);
+    let mut transaction = directives.transaction;
+    if transaction == FileTransaction::Default && file.path.to_string_lossy().contains(".autocommit.") {
+        transaction = FileTransaction::NoTransaction;
+    }
+    let mut statements = Vec::new();
+    let mut problems = Vec::new();
+    for piece in &pieces {
+        if let Some(message) = &piece.problem {
+            problems.push(SourceProblem {
+                span: piece.span,
+                message: message.clone(),
+            });
+        }
+        if matches!(piece.kind, PieceKind::Sql | PieceKind::PsqlMeta) && directives.is_up(piece.span) {
+            statements.push(Statement {
+                span: piece.span,
+                kind: piece.kind,
+            });
+        }
+    }
+    let ignores = directives.resolve_ignores(&statements);
+    Source {
+        file,
+        text,
+        statements,
+        ignores,
+        transaction,
+        problems,
+    }
+}
