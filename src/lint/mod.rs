@@ -7,6 +7,7 @@
 //! pure functions of that context; they never touch a database.
 
 pub mod fixture;
+mod locks;
 pub mod rules;
 mod run;
 mod tx;
@@ -21,8 +22,9 @@ use crate::source::{Source, Span};
 use serde::Serialize;
 use std::collections::HashMap;
 
+pub use locks::{alter_action_lock, statement_locks};
 pub use run::{lint, lint_snippet, FileLint, LintOutcome, Summary};
-pub use tx::TxState;
+pub use tx::{TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]

@@ -1,9 +1,15 @@
-//! The lint driver: walks files in order, keeps schema and transaction state.
+//! The lint driver: walks files in history order, keeping the schema model
+//! and transaction state, calls every enabled rule on every statement, then
+//! applies ignore directives and reports the ones that matched nothing.
 
-use super::{Finding, LintSettings};
-use crate::source::Source;
+use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
+use super::tx::TxState;
+use super::{Finding, LintContext, LintSettings, Severity};
+use crate::parse::{parse_source, Stmt};
+use crate::schema::Schema;
+use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
-/// Findings for one file.
+/// Findings for one file, in span order.
 #[derive(Debug, Clone)]
 pub struct FileLint {
     pub source: Source,
@@ -11,7 +17,7 @@ pub struct FileLint {
 }
 
 /// Totals over a run.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Summary {
     pub files: usize,
     pub statements: usize,
@@ -27,22 +33,150 @@ pub struct LintOutcome {
     pub summary: Summary,
 }
 
-/// Lints sources in history order (stub).
-pub fn lint(sources: Vec<Source>, _settings: &LintSettings) -> LintOutcome {
-    let files = sources
-        .into_iter()
-        .map(|source| FileLint {
-            source,
-            findings: Vec::new(),
-        })
-        .collect();
-    LintOutcome {
-        files,
-        summary: Summary::default(),
+impl LintOutcome {
+    /// The most severe finding, if any.
+    pub fn worst(&self) -> Option<Severity> {
+        self.files
+            .iter()
+            .flat_map(|f| &f.findings)
+            .map(|f| f.severity)
+            .max()
     }
 }
 
-/// Lints `sql` as one migration file run after `history` (stub).
-pub fn lint_snippet(_history: &str, _sql: &str, _settings: &LintSettings) -> Vec<Finding> {
-    Vec::new()
+/// Lints sources in history order: each file sees the schema every earlier
+/// file (and earlier statement of its own) left.
+pub fn lint(sources: Vec<Source>, settings: &LintSettings) -> LintOutcome {
+    let mut schema = Schema::default();
+    let mut files = Vec::with_capacity(sources.len());
+    let mut summary = Summary {
+        files: sources.len(),
+        ..Summary::default()
+    };
+    for (file_index, source) in sources.into_iter().enumerate() {
+        let stmts = parse_source(&source);
+        summary.statements += stmts.len();
+        let findings = lint_file(&source, &stmts, file_index, &mut schema, settings);
+        for f in &findings {
+            match f.severity {
+                Severity::Error => summary.errors += 1,
+                Severity::Warning => summary.warnings += 1,
+                Severity::Info => summary.infos += 1,
+            }
+        }
+        files.push(FileLint { source, findings });
+    }
+    LintOutcome { files, summary }
+}
+
+fn lint_file(
+    source: &Source,
+    stmts: &[Stmt],
+    file_index: usize,
+    schema: &mut Schema,
+    settings: &LintSettings,
+) -> Vec<Finding> {
+    let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
+    // (statement index, finding) so ignores can be matched per statement.
+    let mut raw: Vec<(Option<usize>, Finding)> = Vec::new();
+    let enabled: Vec<_> = rules::ALL
+        .iter()
+        .copied()
+        .filter(|r| settings.severity_of(r).is_some())
+        .collect();
+    for (index, stmt) in stmts.iter().enumerate() {
+        let cx = LintContext {
+            settings,
+            schema,
+            tx: &tx,
+            source,
+            file_index,
+        };
+        let mut out = Vec::new();
+        for rule in &enabled {
+            (rule.check)(&cx, stmt, &mut out);
+        }
+        raw.extend(out.into_iter().map(|f| (Some(index), f)));
+        tx.advance(stmt, settings.pg_version, |t| {
+            schema.table(t).is_some_and(|t| t.created_in == Some(file_index))
+        });
+        schema.apply(stmt, file_index);
+    }
+    for problem in &source.problems {
+        raw.push((
+            None,
+            Finding::new(&parse_error::RULE, problem.span, problem.message.clone()),
+        ));
+    }
+    if source.file.scheme == NamingScheme::Unrecognized {
+        raw.push((None, misnamed_migration::finding(&source.file)));
+    }
+
+    // Ignore directives: drop what they silence, then report what they did not.
+    let mut used = vec![vec![false; 0]; source.ignores.len()];
+    for (i, ignore) in source.ignores.iter().enumerate() {
+        used[i] = vec![false; ignore.rules.len()];
+    }
+    raw.retain(|(index, finding)| {
+        let mut silenced = false;
+        for (i, ignore) in source.ignores.iter().enumerate() {
+            let applies = match ignore.scope {
+                IgnoreScope::File => true,
+                IgnoreScope::Statement(s) => *index == Some(s),
+                IgnoreScope::Dangling => false,
+            };
+            if !applies {
+                continue;
+            }
+            for (j, id) in ignore.rules.iter().enumerate() {
+                if id.id == finding.rule.id {
+                    used[i][j] = true;
+                    silenced = true;
+                }
+            }
+        }
+        !silenced
+    });
+    let mut findings: Vec<Finding> = raw.into_iter().map(|(_, f)| f).collect();
+    if settings.severity_of(&unused_ignore::RULE).is_some() {
+        for (i, ignore) in source.ignores.iter().enumerate() {
+            for (j, id) in ignore.rules.iter().enumerate() {
+                if !used[i][j] {
+                    findings.push(unused_ignore::finding(id, ignore));
+                }
+            }
+        }
+    }
+    findings.retain_mut(|f| match settings.severity_of(f.rule) {
+        Some(severity) => {
+            f.severity = severity;
+            true
+        }
+        None => false,
+    });
+    findings.sort_by_key(|f| (f.span.start, f.span.end));
+    findings
+}
+
+fn snippet_file(name: &str) -> MigrationFile {
+    MigrationFile {
+        path: name.into(),
+        version: None,
+        name: name.into(),
+        scheme: NamingScheme::Explicit,
+    }
+}
+
+/// Lints `sql` as one migration file run after a file holding `history`
+/// (for rule examples, tests and docs).
+pub fn lint_snippet(history: &str, sql: &str, settings: &LintSettings) -> Vec<Finding> {
+    let sources = vec![
+        source::from_text(snippet_file("history.sql"), history.to_string()),
+        source::from_text(snippet_file("migration.sql"), sql.to_string()),
+    ];
+    lint(sources, settings)
+        .files
+        .pop()
+        .map(|f| f.findings)
+        .unwrap_or_default()
 }

@@ -1,8 +1,652 @@
-//! Statements sqlparser rejects, recognised from its tokens.
+//! Statements sqlparser rejects, recognised from its tokenizer's output.
+//!
+//! sqlparser parses most real migrations, but the statements it rejects are
+//! often exactly the ones a lock linter must see (`DROP INDEX CONCURRENTLY`,
+//! `REINDEX`, `DO`, `CLUSTER`, `VACUUM (…)`, `ALTER DOMAIN`, `ALTER TABLE …
+//! SET SCHEMA`…). Each gets a small recogniser here over the token stream;
+//! a statement no recogniser accepts stays unparsed and is reported.
 
-use super::StmtKind;
+use super::ast;
+use super::{
+    AlterAction, AlterDomain, AlterTable, CreateIndex, CreateTable, DoBlock, DomainAction, DropIndex,
+    Reindex, ReindexTarget, StmtKind,
+};
+use crate::pg::{Ident, LockMode, QualifiedName};
+use crate::source::Span;
+use sqlparser::dialect::PostgreSqlDialect;
+use sqlparser::tokenizer::{Token, Tokenizer};
 
-/// Recognises a statement from its tokens (stub).
-pub(super) fn recognise(_sql: &str) -> Option<StmtKind> {
-    None
+/// A significant token with its byte range in the statement.
+struct Tok {
+    token: Token,
+    span: Span,
+}
+
+/// A cursor over a statement's significant tokens.
+struct Cursor<'a> {
+    toks: &'a [Tok],
+    pos: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn peek(&self) -> Option<&'a Token> {
+        self.toks.get(self.pos).map(|t| &t.token)
+    }
+
+    fn peek_word(&self) -> Option<String> {
+        match self.peek() {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+            _ => None,
+        }
+    }
+
+    /// Consumes the keyword sequence `words` if it comes next.
+    fn eat(&mut self, words: &[&str]) -> bool {
+        let matches =
+            words
+                .iter()
+                .enumerate()
+                .all(|(i, w)| match self.toks.get(self.pos + i).map(|t| &t.token) {
+                    Some(Token::Word(word)) => {
+                        word.quote_style.is_none() && word.value.eq_ignore_ascii_case(w)
+                    }
+                    _ => false,
+                });
+        if matches {
+            self.pos += words.len();
+        }
+        matches
+    }
+
+    fn eat_token(&mut self, token: &Token) -> bool {
+        if self.peek() == Some(token) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Reads a possibly qualified name (`a`, `s.a`, `"S"."A"`).
+    fn name(&mut self) -> Option<QualifiedName> {
+        let mut parts = vec![self.ident()?];
+        while self.peek() == Some(&Token::Period) {
+            self.pos += 1;
+            parts.push(self.ident()?);
+        }
+        let name = parts.pop()?;
+        Some(QualifiedName {
+            schema: parts.pop(),
+            name,
+        })
+    }
+
+    fn ident(&mut self) -> Option<Ident> {
+        match self.peek() {
+            Some(Token::Word(w)) => {
+                self.pos += 1;
+                Some(if w.quote_style.is_some() {
+                    Ident::new(w.value.clone())
+                } else {
+                    Ident::new(w.value.to_lowercase())
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// Skips a balanced parenthesised group if one comes next, returning the
+    /// upper-cased words inside it.
+    fn skip_parens(&mut self) -> Option<Vec<String>> {
+        if self.peek() != Some(&Token::LParen) {
+            return None;
+        }
+        let mut depth = 0usize;
+        let mut words = Vec::new();
+        while let Some(t) = self.peek() {
+            self.pos += 1;
+            match t {
+                Token::LParen => depth += 1,
+                Token::RParen => {
+                    depth -= 1;
+                    if depth == 0 {
+                        break;
+                    }
+                }
+                Token::Word(w) => words.push(w.value.to_ascii_uppercase()),
+                _ => {}
+            }
+        }
+        Some(words)
+    }
+
+    fn at_end(&self) -> bool {
+        self.pos >= self.toks.len()
+    }
+}
+
+fn tokenize(sql: &str) -> Option<Vec<Tok>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    let mut line_starts = vec![0usize];
+    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: u64, column: u64| -> usize {
+        let start = line_starts
+            .get((line.max(1) - 1) as usize)
+            .copied()
+            .unwrap_or(sql.len());
+        sql[start..]
+            .char_indices()
+            .nth((column.max(1) - 1) as usize)
+            .map_or(sql.len(), |(i, _)| start + i)
+    };
+    Some(
+        tokens
+            .into_iter()
+            .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
+            .map(|t| Tok {
+                span: Span::new(
+                    offset(t.span.start.line, t.span.start.column),
+                    offset(t.span.end.line, t.span.end.column)
+                        .max(offset(t.span.start.line, t.span.start.column)),
+                ),
+                token: t.token,
+            })
+            .collect(),
+    )
+}
+
+/// Recognises a statement sqlparser rejected. `None` when no recogniser
+/// knows it, so it is reported as unparsed.
+pub(super) fn recognise(sql: &str) -> Option<StmtKind> {
+    let toks = tokenize(sql)?;
+    let mut c = Cursor { toks: &toks, pos: 0 };
+    let first = c.peek_word()?;
+    match first.as_str() {
+        "DROP" if c.eat(&["DROP", "INDEX"]) => drop_index(&mut c),
+        "REINDEX" => reindex(&mut c),
+        "DO" => do_block(&mut c, sql),
+        "CLUSTER" => {
+            c.eat(&["CLUSTER"]);
+            c.eat(&["VERBOSE"]);
+            Some(StmtKind::Cluster { table: c.name() })
+        }
+        "VACUUM" => vacuum(&mut c),
+        "ALTER" => alter(&mut c, sql),
+        "CREATE" => create(&mut c),
+        "SELECT" | "GRANT" | "REVOKE" | "COMMENT" | "SECURITY" | "ANALYZE" | "NOTIFY" | "DISCARD"
+        | "CALL" | "INSERT" | "WITH" => Some(StmtKind::Other {
+            tag: ast::tag_of(sql),
+        }),
+        _ => None,
+    }
+}
+
+fn drop_index(c: &mut Cursor) -> Option<StmtKind> {
+    let concurrently = c.eat(&["CONCURRENTLY"]);
+    let if_exists = c.eat(&["IF", "EXISTS"]);
+    let mut names = vec![c.name()?];
+    while c.eat_token(&Token::Comma) {
+        names.push(c.name()?);
+    }
+    c.eat(&["CASCADE"]);
+    c.eat(&["RESTRICT"]);
+    c.at_end().then_some(StmtKind::DropIndex(DropIndex {
+        names,
+        concurrently,
+        if_exists,
+    }))
+}
+
+fn reindex(c: &mut Cursor) -> Option<StmtKind> {
+    c.eat(&["REINDEX"]);
+    let options = c.skip_parens().unwrap_or_default();
+    c.eat(&["VERBOSE"]);
+    let target = match c.peek_word()?.as_str() {
+        "INDEX" => ReindexTarget::Index,
+        "TABLE" => ReindexTarget::Table,
+        "SCHEMA" => ReindexTarget::Schema,
+        "DATABASE" => ReindexTarget::Database,
+        "SYSTEM" => ReindexTarget::System,
+        _ => return None,
+    };
+    c.pos += 1;
+    let concurrently = c.eat(&["CONCURRENTLY"]) || options.iter().any(|w| w == "CONCURRENTLY");
+    let name = c.name();
+    c.at_end().then_some(StmtKind::Reindex(Reindex {
+        target,
+        name,
+        concurrently,
+    }))
+}
+
+fn do_block(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
+    c.eat(&["DO"]);
+    let mut language = "plpgsql".to_string();
+    let mut body = None;
+    while !c.at_end() {
+        if c.eat(&["LANGUAGE"]) {
+            language = c.ident()?.as_str().to_string();
+            continue;
+        }
+        let tok = &c.toks[c.pos];
+        c.pos += 1;
+        body = match &tok.token {
+            Token::DollarQuotedString(d) => {
+                let delimiter = d.tag.as_ref().map_or(2, |t| t.len() + 2);
+                let inner = Span::new(tok.span.start + delimiter, tok.span.end.saturating_sub(delimiter));
+                (inner.start <= inner.end && inner.end <= sql.len()).then_some(inner)
+            }
+            Token::SingleQuotedString(_) | Token::EscapedStringLiteral(_) => None,
+            _ => return None,
+        };
+    }
+    Some(StmtKind::Do(DoBlock { body, language }))
+}
+
+fn vacuum(c: &mut Cursor) -> Option<StmtKind> {
+    c.eat(&["VACUUM"]);
+    let mut full = false;
+    if let Some(words) = c.skip_parens() {
+        for (i, w) in words.iter().enumerate() {
+            if w == "FULL" {
+                full = !matches!(words.get(i + 1).map(String::as_str), Some("FALSE" | "OFF"));
+            }
+        }
+    } else {
+        full = c.eat(&["FULL"]);
+        c.eat(&["FREEZE"]);
+        c.eat(&["VERBOSE"]);
+        c.eat(&["ANALYZE"]);
+    }
+    let mut tables = Vec::new();
+    while let Some(name) = c.name() {
+        tables.push(name);
+        c.skip_parens();
+        if !c.eat_token(&Token::Comma) {
+            break;
+        }
+    }
+    c.at_end().then_some(StmtKind::Vacuum { full, tables })
+}
+
+fn alter(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
+    c.eat(&["ALTER"]);
+    match c.peek_word()?.as_str() {
+        "SEQUENCE" => {
+            c.pos += 1;
+            c.eat(&["IF", "EXISTS"]);
+            Some(StmtKind::Sequence {
+                name: c.name()?,
+                create: false,
+            })
+        }
+        "DOMAIN" => {
+            c.pos += 1;
+            let name = c.name()?;
+            let action = if c.eat(&["ADD"]) {
+                let rest: Vec<String> = c.toks[c.pos..]
+                    .iter()
+                    .filter_map(|t| match &t.token {
+                        Token::Word(w) => Some(w.value.to_ascii_uppercase()),
+                        _ => None,
+                    })
+                    .collect();
+                let not_valid = rest
+                    .windows(2)
+                    .last()
+                    .is_some_and(|w| w[0] == "NOT" && w[1] == "VALID");
+                DomainAction::AddConstraint { not_valid }
+            } else if c.eat(&["VALIDATE", "CONSTRAINT"]) {
+                DomainAction::ValidateConstraint
+            } else {
+                DomainAction::Other
+            };
+            Some(StmtKind::AlterDomain(AlterDomain { name, action }))
+        }
+        "TABLE" => {
+            c.pos += 1;
+            let if_exists = c.eat(&["IF", "EXISTS"]);
+            let only = c.eat(&["ONLY"]);
+            let table = c.name()?;
+            c.eat_token(&Token::Mul);
+            let actions = split_actions(c)
+                .into_iter()
+                .map(|span| alter_action(span.slice(sql)))
+                .collect();
+            Some(StmtKind::AlterTable(AlterTable {
+                table,
+                if_exists,
+                only,
+                actions,
+            }))
+        }
+        "INDEX" | "FUNCTION" | "PROCEDURE" | "POLICY" | "SCHEMA" | "EXTENSION" | "ROLE" | "USER"
+        | "DEFAULT" | "PUBLICATION" | "SUBSCRIPTION" | "VIEW" | "MATERIALIZED" | "AGGREGATE" | "OPERATOR"
+        | "TYPE" | "DATABASE" | "TRIGGER" | "EVENT" | "COLLATION" | "TEXT" | "STATISTICS" | "SYSTEM" => {
+            Some(StmtKind::Other {
+                tag: ast::tag_of(sql),
+            })
+        }
+        _ => None,
+    }
+}
+
+/// The byte spans of the comma-separated subcommands from the cursor on.
+fn split_actions(c: &mut Cursor) -> Vec<Span> {
+    let mut spans = Vec::new();
+    let mut depth = 0usize;
+    let mut start: Option<usize> = None;
+    let mut end = 0;
+    for tok in &c.toks[c.pos..] {
+        match tok.token {
+            Token::LParen => depth += 1,
+            Token::RParen => depth = depth.saturating_sub(1),
+            Token::Comma if depth == 0 => {
+                if let Some(s) = start.take() {
+                    spans.push(Span::new(s, end));
+                }
+                continue;
+            }
+            _ => {}
+        }
+        start.get_or_insert(tok.span.start);
+        end = tok.span.end;
+    }
+    if let Some(s) = start {
+        spans.push(Span::new(s, end));
+    }
+    c.pos = c.toks.len();
+    spans
+}
+
+/// One `ALTER TABLE` subcommand: sqlparser first (on `ALTER TABLE t <action>`),
+/// then the forms it lacks.
+fn alter_action(text: &str) -> AlterAction {
+    if let Ok(StmtKind::AlterTable(mut parsed)) = ast::parse(&format!("ALTER TABLE t {text}")) {
+        if parsed.actions.len() == 1 {
+            if let Some(action) = parsed.actions.pop() {
+                return action;
+            }
+        }
+    }
+    // PG 18 virtual generated columns: `GENERATED ALWAYS AS (expr)` with no
+    // STORED, which sqlparser only accepts with the keyword.
+    if let Ok(StmtKind::AlterTable(mut parsed)) = ast::parse(&format!("ALTER TABLE t {text} STORED")) {
+        if let [AlterAction::AddColumn { column, .. }] = parsed.actions.as_mut_slice() {
+            if column.generated == Some(super::Generated::Stored) {
+                column.generated = Some(super::Generated::Virtual);
+                if let Some(action) = parsed.actions.pop() {
+                    return action;
+                }
+            }
+        }
+    }
+    let Some(toks) = tokenize(text) else {
+        return AlterAction::Other {
+            what: "unknown".into(),
+            lock: LockMode::AccessExclusive,
+        };
+    };
+    let mut c = Cursor { toks: &toks, pos: 0 };
+    if c.eat(&["SET", "SCHEMA"]) {
+        if let Some(schema) = c.ident() {
+            return AlterAction::SetSchema { schema };
+        }
+    }
+    if c.eat(&["ALTER"]) {
+        c.eat(&["COLUMN"]);
+        if let Some(column) = c.ident() {
+            if c.eat(&["SET", "STATISTICS"])
+                || c.eat(&["SET"]) && c.peek() == Some(&Token::LParen)
+                || c.eat(&["RESET"])
+            {
+                return AlterAction::SetColumnStatistics { column };
+            }
+            if c.eat(&["SET", "STORAGE"]) || c.eat(&["SET", "COMPRESSION"]) {
+                return AlterAction::SetColumnStorage { column };
+            }
+            if c.eat(&["DROP", "IDENTITY"]) || c.eat(&["DROP", "EXPRESSION"]) {
+                return AlterAction::Other {
+                    what: "alter column".into(),
+                    lock: LockMode::AccessExclusive,
+                };
+            }
+        }
+    }
+    // CLUSTER ON and SET WITHOUT CLUSTER take SHARE UPDATE EXCLUSIVE; the
+    // rest (SET TABLESPACE, SET ACCESS METHOD, INHERIT, OF, …) ACCESS EXCLUSIVE.
+    let mut c = Cursor { toks: &toks, pos: 0 };
+    if c.eat(&["CLUSTER", "ON"]) || c.eat(&["SET", "WITHOUT", "CLUSTER"]) {
+        return AlterAction::Other {
+            what: "cluster on".into(),
+            lock: LockMode::ShareUpdateExclusive,
+        };
+    }
+    AlterAction::Other {
+        what: ast::tag_of(text).to_lowercase(),
+        lock: LockMode::AccessExclusive,
+    }
+}
+
+fn create(c: &mut Cursor) -> Option<StmtKind> {
+    c.eat(&["CREATE"]);
+    c.eat(&["OR", "REPLACE"]);
+    let unique = c.eat(&["UNIQUE"]);
+    if c.eat(&["INDEX"]) {
+        let concurrently = c.eat(&["CONCURRENTLY"]);
+        let if_not_exists = c.eat(&["IF", "NOT", "EXISTS"]);
+        let name = if c.peek_word().as_deref() == Some("ON") {
+            None
+        } else {
+            c.name()
+        };
+        if !c.eat(&["ON"]) {
+            return None;
+        }
+        let only = c.eat(&["ONLY"]);
+        let table = c.name()?;
+        if c.eat(&["USING"]) {
+            c.ident();
+        }
+        let mut columns = Vec::new();
+        if c.peek() == Some(&Token::LParen) {
+            let start = c.pos + 1;
+            c.skip_parens();
+            // Plain column references: a lone word between commas.
+            let inner = &c.toks[start..c.pos.saturating_sub(1)];
+            for item in inner.split(|t| t.token == Token::Comma) {
+                if let [Tok {
+                    token: Token::Word(w),
+                    ..
+                }, ..] = item
+                {
+                    if item.len() == 1 || matches!(item.get(1).map(|t| &t.token), Some(Token::Word(_))) {
+                        columns.push(if w.quote_style.is_some() {
+                            Ident::new(w.value.clone())
+                        } else {
+                            Ident::new(w.value.to_lowercase())
+                        });
+                    }
+                }
+            }
+        }
+        return Some(StmtKind::CreateIndex(CreateIndex {
+            name,
+            table,
+            unique,
+            concurrently,
+            if_not_exists,
+            only,
+            columns,
+        }));
+    }
+    if unique {
+        return None;
+    }
+    for prefix in [
+        &["TEMPORARY"][..],
+        &["TEMP"],
+        &["UNLOGGED"],
+        &["GLOBAL", "TEMPORARY"],
+        &["LOCAL", "TEMPORARY"],
+    ] {
+        c.eat(prefix);
+    }
+    if c.eat(&["TABLE"]) {
+        let if_not_exists = c.eat(&["IF", "NOT", "EXISTS"]);
+        let name = c.name()?;
+        let partition_of = if c.eat(&["PARTITION", "OF"]) {
+            c.name()
+        } else {
+            None
+        };
+        return Some(StmtKind::CreateTable(CreateTable {
+            name,
+            if_not_exists,
+            columns: Vec::new(),
+            constraints: Vec::new(),
+            partition_of,
+            partitioned: false,
+            as_query: false,
+        }));
+    }
+    if c.eat(&["TRIGGER"]) || c.eat(&["CONSTRAINT", "TRIGGER"]) {
+        while !c.at_end() {
+            if c.eat(&["ON"]) {
+                return Some(StmtKind::CreateTrigger { table: c.name()? });
+            }
+            c.pos += 1;
+        }
+        return None;
+    }
+    let kind = c.peek_word()?;
+    matches!(
+        kind.as_str(),
+        "FUNCTION"
+            | "PROCEDURE"
+            | "POLICY"
+            | "EXTENSION"
+            | "SCHEMA"
+            | "VIEW"
+            | "MATERIALIZED"
+            | "ROLE"
+            | "USER"
+            | "AGGREGATE"
+            | "OPERATOR"
+            | "PUBLICATION"
+            | "SUBSCRIPTION"
+            | "EVENT"
+            | "TYPE"
+            | "DOMAIN"
+            | "CAST"
+            | "COLLATION"
+            | "TEXT"
+            | "STATISTICS"
+            | "RULE"
+            | "SEQUENCE"
+            | "LANGUAGE"
+            | "SERVER"
+            | "FOREIGN"
+            | "ACCESS"
+            | "TRANSFORM"
+            | "CONVERSION"
+            | "RECURSIVE"
+    )
+    .then(|| StmtKind::Other {
+        tag: format!("CREATE {kind}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::parse::{parse_sql, AlterAction, DomainAction, ReindexTarget, StmtKind};
+
+    fn one(sql: &str) -> StmtKind {
+        parse_sql(sql).remove(0).kind
+    }
+
+    #[test]
+    fn recognises_drop_index_concurrently() {
+        let StmtKind::DropIndex(d) = one("DROP INDEX CONCURRENTLY IF EXISTS public.\"Idx\", b") else {
+            panic!()
+        };
+        assert!(d.concurrently && d.if_exists);
+        assert_eq!(d.names.len(), 2);
+        assert_eq!(d.names[0].to_string(), "public.\"Idx\"");
+    }
+
+    #[test]
+    fn recognises_reindex_forms() {
+        let StmtKind::Reindex(r) = one("REINDEX (VERBOSE) TABLE CONCURRENTLY users") else {
+            panic!()
+        };
+        assert_eq!((r.target, r.concurrently), (ReindexTarget::Table, true));
+        let StmtKind::Reindex(r) = one("REINDEX INDEX users_pkey") else {
+            panic!()
+        };
+        assert!(!r.concurrently);
+    }
+
+    #[test]
+    fn recognises_do_block_body() {
+        let sql = "DO $x$ BEGIN ALTER TABLE t ADD COLUMN c int; END $x$";
+        let StmtKind::Do(d) = one(sql) else { panic!() };
+        assert_eq!(
+            d.body.map(|b| b.slice(sql)),
+            Some(" BEGIN ALTER TABLE t ADD COLUMN c int; END ")
+        );
+    }
+
+    #[test]
+    fn recognises_vacuum_full_in_parens() {
+        assert!(matches!(
+            one("VACUUM (FULL, ANALYZE) users"),
+            StmtKind::Vacuum { full: true, .. }
+        ));
+        assert!(matches!(
+            one("VACUUM (FULL false) users"),
+            StmtKind::Vacuum { full: false, .. }
+        ));
+    }
+
+    #[test]
+    fn recognises_alter_domain_not_valid() {
+        let sql = "ALTER DOMAIN d ADD CONSTRAINT c CHECK (VALUE > 0) NOT VALID";
+        assert!(
+            matches!(one(sql), StmtKind::AlterDomain(d) if d.action == DomainAction::AddConstraint { not_valid: true })
+        );
+    }
+
+    #[test]
+    fn recognises_alter_table_forms_sqlparser_lacks() {
+        let StmtKind::AlterTable(a) = one(
+            "ALTER TABLE ONLY \"Users\" ALTER COLUMN c SET STATISTICS 100, ADD COLUMN d int, SET SCHEMA s",
+        ) else {
+            panic!()
+        };
+        assert_eq!(a.table.name.as_str(), "Users");
+        assert!(a.only);
+        assert!(matches!(a.actions[0], AlterAction::SetColumnStatistics { .. }));
+        assert!(matches!(a.actions[1], AlterAction::AddColumn { .. }));
+        assert!(matches!(a.actions[2], AlterAction::SetSchema { .. }));
+    }
+
+    #[test]
+    fn recognises_create_index_on_only() {
+        let StmtKind::CreateIndex(i) =
+            one("CREATE INDEX CONCURRENTLY IF NOT EXISTS i ON ONLY t USING btree (a, lower(b))")
+        else {
+            panic!()
+        };
+        assert!(i.only && i.concurrently && i.if_not_exists);
+        assert_eq!(i.columns.len(), 1);
+    }
+
+    #[test]
+    fn leaves_gibberish_unparsed() {
+        assert!(matches!(one("SELEKT 1"), StmtKind::Unparsed { .. }));
+        assert!(matches!(one("REINDEX EVERYTHING now"), StmtKind::Unparsed { .. }));
+    }
 }

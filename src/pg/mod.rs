@@ -5,6 +5,7 @@
 mod ident;
 mod lock;
 mod version;
+pub mod volatility;
 
 pub use ident::{Ident, QualifiedName};
 pub use lock::{Blocks, LockMode};

@@ -24,7 +24,7 @@ impl PgVersion {
     pub fn new(major: u32) -> Option<PgVersion> {
         (u32::from(Self::MIN.0)..=u32::from(Self::MAX.0))
             .contains(&major)
-            .then(|| PgVersion(major as u8))
+            .then_some(PgVersion(major as u8))
     }
 
     /// The major version number.

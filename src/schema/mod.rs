@@ -2,40 +2,335 @@
 //! indexes, built up statement by statement from [`Stmt`]s.
 //!
 //! Lint consults it to tell a table created in this file (no traffic, no
-//! lock concern) from one that holds data, and to know a column's old type.
+//! lock concern) from one that holds data, to know a column's old type, and
+//! to know whether a validated `CHECK (c IS NOT NULL)` already exists. A
+//! table the history never created (a file linted alone, a table made by
+//! another tool) is unknown, and rules treat it as existing and populated.
 
-use crate::parse::{Stmt, TypeName};
-use crate::pg::QualifiedName;
+use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
+use crate::pg::{Ident, QualifiedName};
 use std::collections::HashMap;
+
+type Key = (String, String);
 
 /// The schema model.
 #[derive(Debug, Clone, Default)]
 pub struct Schema {
-    tables: HashMap<(String, String), Table>,
+    tables: HashMap<Key, Table>,
+    /// Index name (schema, name) → table key.
+    indexes: HashMap<Key, Index>,
+    /// Domains created by the history, and whether they carry a constraint.
+    domains: HashMap<Key, bool>,
 }
 
 /// A table the history created.
 #[derive(Debug, Clone, Default)]
 pub struct Table {
-    /// Index of the file that created it; `None` when it came from outside the history.
+    /// Index of the file that created it; `None` for a table the history
+    /// only altered (created elsewhere).
     pub created_in: Option<usize>,
     pub columns: Vec<Column>,
+    pub constraints: Vec<TableConstraint>,
+    /// Declared `PARTITION BY`.
+    pub partitioned: bool,
 }
 
-/// A column.
-#[derive(Debug, Clone)]
+/// A column as the history left it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Column {
-    pub name: String,
+    pub name: Ident,
     pub ty: TypeName,
     pub not_null: bool,
 }
 
+/// A named table constraint.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TableConstraint {
+    pub name: Option<Ident>,
+    pub kind: ConstraintKind,
+    /// `false` while it is `NOT VALID`.
+    pub validated: bool,
+}
+
+/// An index.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Index {
+    pub table: QualifiedName,
+    pub columns: Vec<Ident>,
+    pub unique: bool,
+}
+
+impl Table {
+    /// The column named `name`.
+    pub fn column(&self, name: &Ident) -> Option<&Column> {
+        self.columns.iter().find(|c| &c.name == name)
+    }
+
+    /// Whether a validated CHECK proves `column` has no NULLs, which lets
+    /// PostgreSQL 12+ skip the `SET NOT NULL` scan.
+    pub fn has_validated_not_null_check(&self, column: &Ident) -> bool {
+        self.constraints.iter().any(|c| {
+            c.validated && matches!(&c.kind, ConstraintKind::Check { not_null_columns } if not_null_columns.contains(column))
+        })
+    }
+
+    /// The constraint named `name`.
+    pub fn constraint(&self, name: &Ident) -> Option<&TableConstraint> {
+        self.constraints.iter().find(|c| c.name.as_ref() == Some(name))
+    }
+}
+
+fn column_of(def: &ColumnDef) -> Column {
+    Column {
+        name: def.name.clone(),
+        ty: def.ty.storage(),
+        not_null: def.not_null || def.primary_key,
+    }
+}
+
 impl Schema {
-    /// The table named `name`, if the history created it.
+    /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
         self.tables.get(&name.key())
     }
 
-    /// Applies one statement of file `file_index` (stub).
-    pub fn apply(&mut self, _stmt: &Stmt, _file_index: usize) {}
+    /// The index named `name`.
+    pub fn index(&self, name: &QualifiedName) -> Option<&Index> {
+        self.indexes.get(&name.key())
+    }
+
+    /// Indexes on `table`.
+    pub fn indexes_on<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Index> + 'a {
+        self.indexes
+            .values()
+            .filter(move |i| i.table.key() == table.key())
+    }
+
+    /// Whether `type_name` (as written in a column type) is a domain with a
+    /// CHECK constraint: adding a column of such a type rewrites the table.
+    pub fn is_constrained_domain(&self, type_name: &str) -> bool {
+        let (schema, name) = match type_name.rsplit_once('.') {
+            Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
+            None => ("public", type_name),
+        };
+        self.domains
+            .get(&(schema.to_string(), name.to_string()))
+            .copied()
+            .unwrap_or(false)
+    }
+
+    fn table_mut(&mut self, name: &QualifiedName) -> &mut Table {
+        self.tables.entry(name.key()).or_default()
+    }
+
+    /// Applies one statement of the file with index `file_index`.
+    pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
+        match &stmt.kind {
+            StmtKind::CreateTable(t) => {
+                if t.if_not_exists && self.tables.contains_key(&t.name.key()) {
+                    return;
+                }
+                let mut table = Table {
+                    created_in: Some(file_index),
+                    columns: t.columns.iter().map(column_of).collect(),
+                    constraints: Vec::new(),
+                    partitioned: t.partitioned,
+                };
+                for c in &t.constraints {
+                    table.constraints.push(TableConstraint {
+                        name: c.name.clone(),
+                        kind: c.kind.clone(),
+                        validated: true,
+                    });
+                }
+                for col in &t.columns {
+                    if col.primary_key {
+                        let index = Ident::derived(&[t.name.name.as_str(), "pkey"]);
+                        self.add_index(&t.name, index, vec![col.name.clone()], true);
+                    }
+                }
+                self.tables.insert(t.name.key(), table);
+            }
+            StmtKind::CreateIndex(i) => {
+                let name = i.name.as_ref().map_or_else(
+                    || Ident::derived(&[i.table.name.as_str(), "idx"]),
+                    |n| n.name.clone(),
+                );
+                self.add_index(&i.table, name, i.columns.clone(), i.unique);
+            }
+            StmtKind::DropIndex(d) => {
+                for name in &d.names {
+                    self.indexes.remove(&name.key());
+                }
+            }
+            StmtKind::Drop(d) => {
+                for name in &d.names {
+                    self.tables.remove(&name.key());
+                }
+            }
+            StmtKind::CreateDomain { name, has_check } => {
+                self.domains.insert(name.key(), *has_check);
+            }
+            StmtKind::AlterDomain(d) => {
+                if let crate::parse::DomainAction::AddConstraint { .. } = d.action {
+                    self.domains.insert(d.name.key(), true);
+                }
+            }
+            StmtKind::AlterTable(a) => {
+                for action in &a.actions {
+                    self.alter(&a.table, action);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn add_index(&mut self, table: &QualifiedName, name: Ident, columns: Vec<Ident>, unique: bool) {
+        let key = QualifiedName {
+            schema: table.schema.clone(),
+            name,
+        }
+        .key();
+        self.indexes.insert(
+            key,
+            Index {
+                table: table.clone(),
+                columns,
+                unique,
+            },
+        );
+    }
+
+    fn alter(&mut self, name: &QualifiedName, action: &AlterAction) {
+        match action {
+            AlterAction::RenameTable { to } => {
+                if let Some(table) = self.tables.remove(&name.key()) {
+                    let new = QualifiedName {
+                        schema: name.schema.clone(),
+                        name: to.clone(),
+                    };
+                    for index in self.indexes.values_mut().filter(|i| i.table.key() == name.key()) {
+                        index.table = new.clone();
+                    }
+                    self.tables.insert(new.key(), table);
+                }
+                return;
+            }
+            AlterAction::SetSchema { schema } => {
+                if let Some(table) = self.tables.remove(&name.key()) {
+                    let new = QualifiedName {
+                        schema: Some(schema.clone()),
+                        name: name.name.clone(),
+                    };
+                    self.tables.insert(new.key(), table);
+                }
+                return;
+            }
+            _ => {}
+        }
+        let table = self.table_mut(name);
+        match action {
+            AlterAction::AddColumn { column, .. } => {
+                if table.column(&column.name).is_none() {
+                    table.columns.push(column_of(column));
+                }
+            }
+            AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
+            AlterAction::AlterType { column, ty, .. } => {
+                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == column) {
+                    c.ty = ty.clone();
+                } else {
+                    table.columns.push(Column {
+                        name: column.clone(),
+                        ty: ty.clone(),
+                        not_null: false,
+                    });
+                }
+            }
+            AlterAction::SetNotNull { column } | AlterAction::DropNotNull { column } => {
+                let not_null = matches!(action, AlterAction::SetNotNull { .. });
+                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == column) {
+                    c.not_null = not_null;
+                }
+            }
+            AlterAction::RenameColumn { from, to } => {
+                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == from) {
+                    c.name = to.clone();
+                }
+            }
+            AlterAction::AddConstraint {
+                constraint,
+                not_valid,
+            } => table.constraints.push(TableConstraint {
+                name: constraint.name.clone(),
+                kind: constraint.kind.clone(),
+                validated: !not_valid,
+            }),
+            AlterAction::ValidateConstraint { name } => {
+                for c in table
+                    .constraints
+                    .iter_mut()
+                    .filter(|c| c.name.as_ref() == Some(name))
+                {
+                    c.validated = true;
+                }
+            }
+            AlterAction::DropConstraint { name, .. } => {
+                table.constraints.retain(|c| c.name.as_ref() != Some(name))
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_sql;
+
+    fn schema_after(sql: &str) -> Schema {
+        let mut schema = Schema::default();
+        for stmt in parse_sql(sql) {
+            schema.apply(&stmt, 0);
+        }
+        schema
+    }
+
+    fn name(n: &str) -> QualifiedName {
+        QualifiedName::bare(Ident::new(n))
+    }
+
+    #[test]
+    fn tracks_columns_and_types() {
+        let s = schema_after("CREATE TABLE t (id serial PRIMARY KEY, name varchar(20))\n;ALTER TABLE t ALTER COLUMN name TYPE text");
+        let t = s.table(&name("t")).unwrap();
+        assert_eq!(t.column(&Ident::new("id")).unwrap().ty.base, "integer");
+        assert!(t.column(&Ident::new("id")).unwrap().not_null);
+        assert_eq!(t.column(&Ident::new("name")).unwrap().ty.base, "text");
+    }
+
+    #[test]
+    fn tracks_validated_not_null_checks() {
+        let s = schema_after(
+            "CREATE TABLE t (c int);\nALTER TABLE t ADD CONSTRAINT c_nn CHECK (c IS NOT NULL) NOT VALID",
+        );
+        assert!(!s
+            .table(&name("t"))
+            .unwrap()
+            .has_validated_not_null_check(&Ident::new("c")));
+        let s = schema_after(
+            "CREATE TABLE t (c int);\nALTER TABLE t ADD CONSTRAINT c_nn CHECK (c IS NOT NULL) NOT VALID;\nALTER TABLE t VALIDATE CONSTRAINT c_nn",
+        );
+        assert!(s
+            .table(&name("t"))
+            .unwrap()
+            .has_validated_not_null_check(&Ident::new("c")));
+    }
+
+    #[test]
+    fn follows_renames() {
+        let s = schema_after("CREATE TABLE \"T\" (a int);\nALTER TABLE \"T\" RENAME TO u");
+        assert!(s.table(&name("T")).is_none());
+        assert!(s.table(&name("u")).is_some());
+    }
 }

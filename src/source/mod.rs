@@ -215,6 +215,8 @@ pub enum Error {
     NotUtf8 { path: PathBuf, line: usize },
     #[error("{}: not a .sql file or a directory", path.display())]
     NotSql { path: PathBuf },
+    #[error("bad exclude pattern {pattern:?}: {message}")]
+    BadGlob { pattern: String, message: String },
 }
 
 impl Error {
@@ -225,6 +227,7 @@ impl Error {
             Error::Io { .. } => "check the file's permissions",
             Error::NotUtf8 { .. } => "save the migration as UTF-8",
             Error::NotSql { .. } => "pass a .sql file or a directory of migrations",
+            Error::BadGlob { .. } => "fix the glob pattern in the exclude setting",
         }
     }
 }

@@ -1,0 +1,174 @@
+//! `change-column-type`: `ALTER COLUMN … TYPE` that rewrites the table under ACCESS EXCLUSIVE.
+
+use crate::lint::{Category, Finding, LintContext, Rule, Severity};
+use crate::parse::{AlterAction, Stmt, StmtKind, TypeName};
+use crate::pg::LockMode;
+
+pub(crate) static RULE: Rule = Rule {
+    id: "change-column-type",
+    category: Category::Lock,
+    default_severity: Severity::Error,
+    lock: Some(LockMode::AccessExclusive),
+    summary: "`ALTER COLUMN … TYPE` rewrites the table and its indexes while blocking reads and writes",
+    doc: "### What it does\n\
+Flags `ALTER TABLE … ALTER COLUMN … TYPE` on an existing table, unless the schema model proves the \
+change binary-coercible: `varchar(n)` → `varchar(m ≥ n)`, `varchar` or `text`; `text` → `varchar`; \
+`numeric(p,s)` → `numeric(p' ≥ p, s)` or `numeric`; a precision increase of `timestamp`, \
+`timestamptz`, `time` or `interval`; `cidr` → `inet`. When the old type is unknown (the column was \
+not created by the linted history) the finding says so.\n\n\
+### Why is this bad?\n\
+Any other change rewrites the table and rebuilds every index under ACCESS EXCLUSIVE. A `USING` \
+clause always rewrites.\n\n\
+### Postgres versions\n\
+All versions. `timestamp` ↔ `timestamptz` avoids the table rewrite on PG 12+ only when the session \
+time zone is UTC, and still rebuilds the column's indexes.\n\n\
+### Use instead\n\
+The column swap: add a new column of the new type, keep it in sync with a trigger, backfill in \
+batches, build its indexes concurrently, validate its constraints, then swap the names in one short \
+transaction and drop the old column later. `migrate plan` writes this.",
+    bad: "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
+    good: "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);",
+    rewritable: true,
+    enabled_by_default: true,
+    check,
+};
+
+/// Whether changing a column from `from` to `to` needs no table rewrite
+/// (binary-coercible, verified on PostgreSQL 15 and 18 in the catalog).
+pub(crate) fn rewrite_free(from: &TypeName, to: &TypeName) -> bool {
+    if from.array != to.array {
+        return false;
+    }
+    if from == to {
+        return true;
+    }
+    let widened = |from: &[u32], to: &[u32]| match (from.first(), to.first()) {
+        (_, None) => true,
+        (Some(a), Some(b)) => b >= a,
+        (None, Some(_)) => false,
+    };
+    match (from.base.as_str(), to.base.as_str()) {
+        ("varchar", "varchar") => widened(&from.modifiers, &to.modifiers),
+        ("varchar", "text") => true,
+        ("text", "varchar") => to.modifiers.is_empty(),
+        ("numeric", "numeric") => {
+            to.modifiers.is_empty()
+                || (from.modifiers.len() == to.modifiers.len()
+                    && widened(&from.modifiers, &to.modifiers)
+                    && from.modifiers.get(1) == to.modifiers.get(1))
+        }
+        ("timestamp", "timestamp")
+        | ("timestamptz", "timestamptz")
+        | ("time", "time")
+        | ("timetz", "timetz")
+        | ("interval", "interval") => widened(&from.modifiers, &to.modifiers),
+        ("cidr", "inet") => true,
+        ("varbit", "varbit") => widened(&from.modifiers, &to.modifiers),
+        _ => false,
+    }
+}
+
+fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
+    let StmtKind::AlterTable(alter) = &stmt.kind else {
+        return;
+    };
+    if cx.is_new(&alter.table) {
+        return;
+    }
+    let table = cx.schema.table(&alter.table);
+    for action in &alter.actions {
+        let AlterAction::AlterType { column, ty, using } = action else {
+            continue;
+        };
+        let old = table.and_then(|t| t.column(column)).map(|c| &c.ty);
+        let detail = match old {
+            Some(old) if using.is_none() && rewrite_free(old, ty) => continue,
+            Some(old)
+                if old.base == "timestamp" && ty.base == "timestamptz"
+                    || old.base == "timestamptz" && ty.base == "timestamp" =>
+            {
+                format!("{old} → {ty} rewrites unless the session TimeZone is UTC, and always rebuilds its indexes")
+            }
+            Some(old) => format!("{old} → {ty} is not binary-coercible"),
+            None => format!("the old type of {column} is unknown, so a rewrite to {ty} cannot be ruled out"),
+        };
+        out.push(
+            Finding::new(
+                &RULE,
+                stmt.span,
+                format!(
+                    "changing the type of {}.{column} rewrites the table under ACCESS EXCLUSIVE, blocking reads and writes: {detail}",
+                    alter.table
+                ),
+            )
+            .table(&alter.table)
+            .label("the table and its indexes are rewritten")
+            .help("swap in a new column (sync trigger, batched backfill, short rename); `migrate plan` writes this"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{rewrite_free, RULE};
+    use crate::lint::testing::{assert_clean, assert_flags};
+    use crate::parse::TypeName;
+
+    fn free(a: &str, b: &str) -> bool {
+        rewrite_free(&TypeName::parse(a), &TypeName::parse(b))
+    }
+
+    #[test]
+    fn knows_binary_coercible_changes() {
+        assert!(free("varchar(20)", "varchar(30)"));
+        assert!(free("character varying(20)", "text"));
+        assert!(free("varchar(20)", "varchar"));
+        assert!(free("text", "varchar"));
+        assert!(free("numeric(10,2)", "numeric(12,2)"));
+        assert!(free("numeric(10,2)", "numeric"));
+        assert!(free("timestamp(3)", "timestamp(6)"));
+        assert!(free("cidr", "inet"));
+        assert!(!free("varchar(30)", "varchar(20)"));
+        assert!(!free("text", "varchar(20)"));
+        assert!(!free("numeric(10,2)", "numeric(12,3)"));
+        assert!(!free("integer", "bigint"));
+        assert!(!free("integer", "text"));
+    }
+
+    #[test]
+    fn flags_rewriting_change() {
+        let f = assert_flags(&RULE, "ALTER TABLE users ALTER COLUMN age TYPE bigint;");
+        assert!(f.message.contains("integer → bigint"), "{}", f.message);
+    }
+
+    #[test]
+    fn flags_using_and_unknown_old_type() {
+        assert_flags(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN name TYPE varchar(100) USING name::varchar(100);",
+        );
+        let f = assert_flags(&RULE, "ALTER TABLE elsewhere ALTER COLUMN c TYPE text;");
+        assert!(f.message.contains("unknown"), "{}", f.message);
+    }
+
+    #[test]
+    fn flags_timestamp_to_timestamptz_with_the_utc_caveat() {
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;",
+        );
+        assert!(f.message.contains("UTC"));
+    }
+
+    #[test]
+    fn ignores_widening_varchar() {
+        assert_clean(&RULE, "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);");
+        assert_clean(&RULE, "ALTER TABLE users ALTER COLUMN name SET DATA TYPE text;");
+    }
+
+    #[test]
+    fn follows_earlier_changes_in_the_history() {
+        // Only the first change (a shrink with USING) is flagged: the model knows varchar(10) → text is free.
+        assert_flags(&RULE, "ALTER TABLE users ALTER COLUMN name TYPE varchar(10) USING name;\nALTER TABLE users ALTER COLUMN name TYPE text;");
+    }
+}

@@ -1,0 +1,153 @@
+//! One JSON document for scripts:
+//!
+//! ```json
+//! {
+//!   "findings": [
+//!     {
+//!       "rule": "set-not-null", "category": "lock", "severity": "error",
+//!       "file": "migrations/V12__email_required.sql",
+//!       "line": 3, "column": 1, "end_line": 3, "end_column": 50,
+//!       "message": "…", "help": "…" | null, "label": "…" | null,
+//!       "lock": "ACCESS EXCLUSIVE" | null,
+//!       "blocks": "reads-and-writes" | "writes" | "ddl-only" | "nothing" | null,
+//!       "table": "users" | null, "rewrite": true
+//!     }
+//!   ],
+//!   "summary": { "files": 2, "statements": 14, "errors": 1, "warnings": 0, "infos": 0 }
+//! }
+//! ```
+//!
+//! Positions follow the convention of [`crate::report`]: 1-based, columns in
+//! characters, `end_line`/`end_column` exclusive. Pretty-printed, with a
+//! trailing newline.
+
+use super::FileView;
+use crate::lint::{Category, Severity, Summary};
+use crate::pg::Blocks;
+use serde::Serialize;
+use std::io::{self, Write};
+
+/// The whole document.
+#[derive(Serialize)]
+struct Report<'a> {
+    findings: Vec<JsonFinding<'a>>,
+    summary: &'a Summary,
+}
+
+/// One finding.
+#[derive(Serialize)]
+struct JsonFinding<'a> {
+    rule: &'static str,
+    category: Category,
+    severity: Severity,
+    file: String,
+    line: usize,
+    column: usize,
+    end_line: usize,
+    end_column: usize,
+    message: &'a str,
+    help: Option<&'a str>,
+    label: Option<&'a str>,
+    /// SQL spelling, e.g. `ACCESS EXCLUSIVE`.
+    lock: Option<&'static str>,
+    /// Kebab-case, e.g. `reads-and-writes`.
+    blocks: Option<Blocks>,
+    /// As SQL would write it, quoted where needed.
+    table: Option<String>,
+    rewrite: bool,
+}
+
+pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let findings = files
+        .iter()
+        .flat_map(|file| {
+            let path = file.path();
+            file.findings.iter().map(move |l| {
+                let f = l.finding;
+                JsonFinding {
+                    rule: f.rule.id,
+                    category: f.rule.category,
+                    severity: f.severity,
+                    file: path.clone(),
+                    line: l.start.line,
+                    column: l.start.column,
+                    end_line: l.end.line,
+                    end_column: l.end.column,
+                    message: &f.message,
+                    help: f.help.as_deref(),
+                    label: f.label.as_deref(),
+                    lock: f.lock.map(|m| m.sql_name()),
+                    blocks: f.blocks(),
+                    table: f.table.as_ref().map(ToString::to_string),
+                    rewrite: f.rule.rewritable,
+                }
+            })
+        })
+        .collect();
+    serde_json::to_writer_pretty(&mut *out, &Report { findings, summary })?;
+    writeln!(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::report::{example, render_to_string, Format, TextStyle};
+    use serde_json::Value;
+
+    fn json(outcome: &crate::lint::LintOutcome) -> String {
+        render_to_string(outcome, Format::Json, &TextStyle::plain())
+    }
+
+    #[test]
+    fn snapshot() {
+        insta::assert_snapshot!(json(&example::outcome()));
+    }
+
+    #[test]
+    fn fields_and_types() {
+        let out = json(&example::outcome());
+        assert!(out.ends_with("}\n"));
+        let doc: Value = serde_json::from_str(&out).unwrap();
+        let findings = doc["findings"].as_array().unwrap();
+        assert_eq!(findings.len(), 4);
+        let first = &findings[0];
+        for key in [
+            "rule",
+            "category",
+            "severity",
+            "file",
+            "line",
+            "column",
+            "end_line",
+            "end_column",
+            "message",
+            "help",
+            "lock",
+            "blocks",
+            "rewrite",
+            "table",
+        ] {
+            assert!(first.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(first["lock"], "ACCESS EXCLUSIVE");
+        assert_eq!(first["blocks"], "reads-and-writes");
+        assert_eq!(first["category"], "lock");
+        assert_eq!(first["severity"], "error");
+        assert_eq!(first["table"], "users");
+        assert_eq!(first["rewrite"], true);
+        assert_eq!(findings[1]["blocks"], "writes");
+        let no_lock = &findings[2];
+        assert_eq!(no_lock["lock"], Value::Null);
+        assert_eq!(no_lock["blocks"], Value::Null);
+        assert_eq!(no_lock["help"], Value::Null);
+        assert_eq!(no_lock["table"], Value::Null);
+        assert_eq!(doc["summary"]["errors"], 1);
+        assert_eq!(doc["summary"]["statements"], 4);
+    }
+
+    #[test]
+    fn clean_run() {
+        let doc: Value = serde_json::from_str(&json(&example::clean())).unwrap();
+        assert_eq!(doc["findings"], Value::Array(vec![]));
+        assert_eq!(doc["summary"]["files"], 1);
+    }
+}
