@@ -1,6 +1,234 @@
-//! Command line.
+//! The command line: clap types for the raw arguments, their resolution
+//! (with `migrate.yaml`) into settings, and the commands themselves.
+//!
+//! `main.rs` calls [`run`] and maps its result to an exit code; nothing else
+//! exits the process.
 
-/// Runs the command line; returns the exit code.
-pub fn run() -> i32 {
-    0
+use crate::config::{self, Config};
+use crate::lint::{self, docs, rules, LintOutcome, LintSettings, Severity};
+use crate::pg::PgVersion;
+use crate::report::{self, Format, TextStyle};
+use crate::source::{self, DiscoveryWarning};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+/// Zero-downtime PostgreSQL migrations: lint, plan and apply.
+#[derive(Debug, Parser)]
+#[command(name = "migrate", version, about, propagate_version = true)]
+pub struct Args {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check migrations for statements that block traffic or break running code.
+    Lint(LintArgs),
+    /// List every rule.
+    Rules,
+    /// Print a rule's documentation page.
+    Explain {
+        /// The rule id, e.g. set-not-null.
+        id: String,
+    },
+}
+
+/// When `lint` exits non-zero.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    Error,
+    Warning,
+    Never,
+}
+
+/// `migrate lint` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Migration files or directories (a directory is an ordered history).
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Target PostgreSQL major version (10–18); default 15 or the config's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
+    pub pg_version: Option<u32>,
+    /// Config file (default: migrate.yaml in this directory or a parent).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    /// Each file runs inside one transaction (for runners that wrap files).
+    #[arg(long)]
+    pub assume_in_transaction: bool,
+}
+
+/// Everything `lint` needs, resolved from arguments and config.
+#[derive(Debug, Clone)]
+pub struct LintRun {
+    pub paths: Vec<PathBuf>,
+    pub exclude: Vec<String>,
+    pub settings: LintSettings,
+    pub format: Format,
+    pub fail_on: FailOn,
+}
+
+/// Why a command could not do its job (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Source(#[from] source::Error),
+    #[error(transparent)]
+    Config(#[from] config::Error),
+    #[error("no migration paths given")]
+    NoPaths,
+    #[error("unknown rule `{id}`{}", suggestion.as_ref().map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default())]
+    UnknownRule { id: String, suggestion: Option<String> },
+    #[error("cannot write output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl Error {
+    /// What to do next.
+    pub fn help(&self) -> &'static str {
+        match self {
+            Error::Source(e) => e.help(),
+            Error::Config(e) => e.help(),
+            Error::NoPaths => "pass a migration file or directory, or set `paths` in migrate.yaml",
+            Error::UnknownRule { .. } => "`migrate rules` lists every rule id",
+            Error::Output(_) => "check that standard output is writable",
+        }
+    }
+
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}
+
+/// Runs a parsed command line and returns the exit code.
+pub fn run(args: Args) -> Result<u8, Error> {
+    match args.command {
+        Command::Lint(lint_args) => {
+            let run = resolve(lint_args)?;
+            lint_command(&run)
+        }
+        Command::Rules => {
+            let mut out = std::io::stdout().lock();
+            writeln!(
+                out,
+                "{:<40} {:<12} {:<8} {:<8} summary",
+                "rule", "category", "severity", "rewrite"
+            )?;
+            for rule in rules::ALL {
+                writeln!(
+                    out,
+                    "{:<40} {:<12} {:<8} {:<8} {}",
+                    rule.id,
+                    rule.category.as_str(),
+                    rule.default_severity.as_str(),
+                    if rule.rewritable { "yes" } else { "no" },
+                    rule.summary
+                )?;
+            }
+            Ok(0)
+        }
+        Command::Explain { id } => match rules::by_id(&id) {
+            Some(rule) => {
+                write!(std::io::stdout().lock(), "{}", docs::page(rule))?;
+                Ok(0)
+            }
+            None => Err(Error::UnknownRule {
+                suggestion: config::closest_rule(&id),
+                id,
+            }),
+        },
+    }
+}
+
+/// Resolves `lint` arguments against the config file.
+pub fn resolve(args: LintArgs) -> Result<LintRun, Error> {
+    let config_path = match args.config {
+        Some(path) => Some(path),
+        None => std::env::current_dir().ok().and_then(|d| config::find(&d)),
+    };
+    let config = match &config_path {
+        Some(path) => config::load(path)?,
+        None => Config::default(),
+    };
+    let pg_version = args
+        .pg_version
+        .or(config.pg_version)
+        .and_then(PgVersion::new)
+        .unwrap_or_default();
+    let mut settings = LintSettings {
+        pg_version,
+        assume_in_transaction: args.assume_in_transaction || config.assume_in_transaction.unwrap_or(false),
+        ..LintSettings::default()
+    };
+    for (id, level) in &config.rules {
+        if let Some(rule) = rules::by_id(id) {
+            settings.severity.insert(rule.id, level.severity());
+        }
+    }
+    let paths = if args.paths.is_empty() {
+        config.paths.clone()
+    } else {
+        args.paths
+    };
+    if paths.is_empty() {
+        return Err(Error::NoPaths);
+    }
+    Ok(LintRun {
+        paths,
+        exclude: config.exclude,
+        settings,
+        format: args.format,
+        fail_on: args.fail_on,
+    })
+}
+
+/// Discovers, reads and lints the migrations of `run`.
+pub fn lint_paths(run: &LintRun) -> Result<(LintOutcome, Vec<DiscoveryWarning>), Error> {
+    let discovery = source::discover(&run.paths, &run.exclude)?;
+    let sources = discovery
+        .files
+        .into_iter()
+        .map(source::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((lint::lint(sources, &run.settings), discovery.warnings))
+}
+
+fn lint_command(run: &LintRun) -> Result<u8, Error> {
+    let (outcome, warnings) = lint_paths(run)?;
+    let mut err = std::io::stderr().lock();
+    for warning in warnings {
+        if let DiscoveryWarning::DuplicateVersion {
+            version,
+            first,
+            second,
+        } = warning
+        {
+            writeln!(
+                err,
+                "warning: {} and {} share version {version}; they are linted in path order",
+                first.display(),
+                second.display()
+            )?;
+        }
+    }
+    let stdout = std::io::stdout();
+    let style = TextStyle::coloured(report::use_colour(stdout.is_terminal()));
+    let mut out = stdout.lock();
+    report::render(&outcome, run.format, &style, &mut out)?;
+    out.flush()?;
+    let threshold = match run.fail_on {
+        FailOn::Error => Some(Severity::Error),
+        FailOn::Warning => Some(Severity::Warning),
+        FailOn::Never => None,
+    };
+    let failed = matches!((threshold, outcome.worst()), (Some(t), Some(w)) if w >= t);
+    Ok(u8::from(failed))
 }

@@ -1,3 +1,22 @@
-fn main() {
-    std::process::exit(safe_migrate::cli::run());
+//! The `migrate` binary: parse arguments, run, map the result to an exit code.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = match safe_migrate::cli::Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    match safe_migrate::cli::run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            eprintln!("help: {}", e.help());
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

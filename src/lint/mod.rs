@@ -6,6 +6,7 @@
 //! version, and asks every [`Rule`] in [`rules::ALL`] for findings. Rules are
 //! pure functions of that context; they never touch a database.
 
+pub mod docs;
 pub mod fixture;
 mod locks;
 pub mod rules;
@@ -97,7 +98,8 @@ pub struct Rule {
     pub bad: &'static str,
     /// The safe form of `bad`, which the rule leaves alone.
     pub good: &'static str,
-    /// Whether `migrate plan` rewrites what this rule flags.
+    /// Whether a zero-downtime rewrite of what this rule flags is known (the
+    /// plan the `### Use instead` section describes).
     pub rewritable: bool,
     /// Whether the rule runs unless the config turns it on.
     pub enabled_by_default: bool,

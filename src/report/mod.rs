@@ -194,7 +194,7 @@ pub(crate) mod example {
     use crate::pg::{Ident, LockMode, QualifiedName};
     use crate::source::{from_text, MigrationFile, NamingScheme, Source, Span};
 
-    /// A lock rule that `migrate plan` can rewrite.
+    /// A lock rule with a known zero-downtime rewrite.
     pub static SET_NOT_NULL: Rule = Rule {
         id: "set-not-null",
         category: Category::Lock,

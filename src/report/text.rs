@@ -8,7 +8,7 @@
 //!    | ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^ held until every row is checked
 //!    |
 //!    = lock: ACCESS EXCLUSIVE (blocks reads and writes)
-//!    = help: add a CHECK … NOT VALID, VALIDATE it, then SET NOT NULL; `migrate plan` writes this
+//!    = help: add a CHECK … NOT VALID, VALIDATE it, then SET NOT NULL
 //!    = docs: docs/rules/set-not-null.md
 //! ```
 //!
@@ -158,16 +158,9 @@ fn finding(
     note("docs", &format!("docs/rules/{}.md", f.rule.id))
 }
 
-/// The help line, with a pointer to `migrate plan` when it rewrites this.
+/// The help line.
 fn help_text(f: &crate::lint::Finding) -> Option<String> {
-    match (&f.help, f.rule.rewritable) {
-        (Some(help), true) if !help.contains("migrate plan") => {
-            Some(format!("{help}; `migrate plan` writes this"))
-        }
-        (Some(help), _) => Some(help.clone()),
-        (None, true) => Some("`migrate plan` can rewrite this".to_string()),
-        (None, false) => None,
-    }
+    f.help.clone()
 }
 
 fn expand_tabs(s: &str) -> String {

@@ -230,10 +230,8 @@ impl Schema {
         }
         let table = self.table_mut(name);
         match action {
-            AlterAction::AddColumn { column, .. } => {
-                if table.column(&column.name).is_none() {
-                    table.columns.push(column_of(column));
-                }
+            AlterAction::AddColumn { column, .. } if table.column(&column.name).is_none() => {
+                table.columns.push(column_of(column));
             }
             AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
             AlterAction::AlterType { column, ty, .. } => {

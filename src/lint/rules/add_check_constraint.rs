@@ -19,7 +19,7 @@ All versions (`NOT VALID` CHECK constraints since 9.2).\n\n\
 ### Use instead\n\
 ```sql\nALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0) NOT VALID;\n\
 ALTER TABLE users VALIDATE CONSTRAINT users_age_positive;  -- SHARE UPDATE EXCLUSIVE: traffic continues\n```\n\
-Each statement in its own transaction. `migrate plan` writes this.",
+Each statement in its own transaction.",
     bad: "ALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0);",
     good: "ALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0) NOT VALID;",
     rewritable: true,
@@ -57,7 +57,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 )
                 .table(&alter.table)
                 .label("held until every row is checked")
-                .help("add the constraint NOT VALID, then VALIDATE CONSTRAINT in its own transaction; `migrate plan` writes this"),
+                .help("add the constraint NOT VALID, then VALIDATE CONSTRAINT in its own transaction"),
             );
         }
     }

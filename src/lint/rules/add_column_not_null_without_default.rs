@@ -2,13 +2,13 @@
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
 use crate::parse::{AlterAction, Stmt, StmtKind};
-use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
     id: "add-column-not-null-without-default",
     category: Category::Correctness,
     default_severity: Severity::Error,
-    lock: Some(LockMode::AccessExclusive),
+    // The statement fails rather than blocks, so the finding claims no lock.
+    lock: None,
     summary: "`ADD COLUMN … NOT NULL` without a default fails on a table that has rows",
     doc: "### What it does\n\
 Flags `ALTER TABLE … ADD COLUMN c T NOT NULL` with no `DEFAULT` on an existing table.\n\n\
@@ -21,8 +21,8 @@ All versions.\n\n\
 ### Use instead\n\
 Give the column a non-volatile default (instant on PG 11+):\n\
 ```sql\nALTER TABLE users ADD COLUMN active boolean NOT NULL DEFAULT true;\n```\n\
-or add it nullable, backfill it, and add NOT NULL with the `set-not-null` plan. `migrate plan` \
-cannot choose a value for you, so it refuses this statement and says why.",
+or add it nullable, backfill it, and add NOT NULL with the `set-not-null` pattern. No tool can \
+choose the value for existing rows for you.",
     bad: "ALTER TABLE users ADD COLUMN active boolean NOT NULL;",
     good: "ALTER TABLE users ADD COLUMN active boolean NOT NULL DEFAULT true;",
     rewritable: false,

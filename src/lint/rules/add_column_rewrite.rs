@@ -25,7 +25,7 @@ the catalog: instant, not flagged. PG 18 virtual generated columns need no rewri
 ```sql\nALTER TABLE users ADD COLUMN token uuid;                         -- instant\n\
 ALTER TABLE users ALTER COLUMN token SET DEFAULT gen_random_uuid(); -- new rows only\n\
 UPDATE users SET token = gen_random_uuid() WHERE id >= $1 AND id < $2 AND token IS NULL; -- in batches\n```\n\
-then the `set-not-null` plan if the column must be NOT NULL. `migrate plan` writes this.",
+then the `set-not-null` plan if the column must be NOT NULL.",
     bad: "ALTER TABLE users ADD COLUMN token uuid DEFAULT gen_random_uuid();",
     good: "ALTER TABLE users ADD COLUMN token uuid;",
     rewritable: true,
@@ -98,7 +98,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             )
             .table(&alter.table)
             .label("the whole table is rewritten")
-            .help("add the column without the default, SET DEFAULT, then backfill in batches; `migrate plan` writes this"),
+            .help("add the column without the default, SET DEFAULT, then backfill in batches"),
         );
     }
 }

@@ -23,7 +23,7 @@ All versions (`NOT VALID` foreign keys since 9.1).\n\n\
 ### Use instead\n\
 ```sql\nALTER TABLE orders ADD CONSTRAINT orders_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID;\n\
 ALTER TABLE orders VALIDATE CONSTRAINT orders_account_fk;  -- SHARE UPDATE EXCLUSIVE: traffic continues\n```\n\
-Each statement in its own transaction. `migrate plan` writes this.",
+Each statement in its own transaction.",
     bad: "ALTER TABLE users ADD CONSTRAINT users_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id);",
     good: "ALTER TABLE users ADD CONSTRAINT users_account_fk FOREIGN KEY (account_id) REFERENCES accounts (id) NOT VALID;",
     rewritable: true,
@@ -59,7 +59,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(&RULE, stmt.span, message)
                 .table(&alter.table)
-                .help("add the foreign key NOT VALID, then VALIDATE CONSTRAINT in its own transaction; `migrate plan` writes this"),
+                .help("add the foreign key NOT VALID, then VALIDATE CONSTRAINT in its own transaction"),
         );
     }
 }

@@ -21,8 +21,7 @@ All versions. The NOT NULL scan is avoided on PG 12+ when a validated `CHECK (co
 ### Use instead\n\
 ```sql\n-- the set-not-null plan for each key column first, then:\n\
 CREATE UNIQUE INDEX CONCURRENTLY users_pkey_idx ON users (id);  -- outside a transaction\n\
-ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_pkey_idx;\n```\n\
-`migrate plan` writes this.",
+ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_pkey_idx;\n```",
     bad: "ALTER TABLE events_2025 ADD PRIMARY KEY (id);",
     good:
         "ALTER TABLE events_2025 ADD CONSTRAINT events_2025_pkey PRIMARY KEY USING INDEX events_2025_id_idx;",
@@ -63,7 +62,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                     ),
                 )
                 .table(&alter.table)
-                .help("build a unique index CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX; `migrate plan` writes this"),
+                .help("build a unique index CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX"),
             );
         }
     }

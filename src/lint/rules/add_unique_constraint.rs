@@ -21,7 +21,7 @@ All versions (`USING INDEX` since 9.1).\n\n\
 ### Use instead\n\
 ```sql\nCREATE UNIQUE INDEX CONCURRENTLY users_email_key ON users (email);  -- outside a transaction\n\
 ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_key;  -- instant\n```\n\
-`migrate plan` writes this, with a check that the index is valid in between.",
+Check that the index is valid (`pg_index.indisvalid`) between the two steps.",
     bad: "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE (email);",
     good: "ALTER TABLE users ADD CONSTRAINT users_email_key UNIQUE USING INDEX users_email_idx;",
     rewritable: true,
@@ -61,7 +61,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                     ),
                 )
                 .table(&alter.table)
-                .help("build a unique index CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX; `migrate plan` writes this"),
+                .help("build a unique index CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX"),
             );
         }
     }

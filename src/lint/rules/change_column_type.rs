@@ -25,7 +25,7 @@ time zone is UTC, and still rebuilds the column's indexes.\n\n\
 ### Use instead\n\
 The column swap: add a new column of the new type, keep it in sync with a trigger, backfill in \
 batches, build its indexes concurrently, validate its constraints, then swap the names in one short \
-transaction and drop the old column later. `migrate plan` writes this.",
+transaction and drop the old column later.",
     bad: "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
     good: "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);",
     rewritable: true,
@@ -103,7 +103,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             )
             .table(&alter.table)
             .label("the table and its indexes are rewritten")
-            .help("swap in a new column (sync trigger, batched backfill, short rename); `migrate plan` writes this"),
+            .help("swap in a new column (sync trigger, batched backfill, short rename)"),
         );
     }
 }

@@ -21,7 +21,7 @@ All versions.\n\n\
 ### Use instead\n\
 Run the statement on its own, outside any transaction: end the transaction before it, or mark the \
 file as non-transactional for your runner (`-- migrate:no-transaction`, goose `-- +goose NO TRANSACTION`, \
-dbmate `transaction:false`, sqlx `-- no-transaction`). `migrate plan` splits the transaction.",
+dbmate `transaction:false`, sqlx `-- no-transaction`).",
     bad: "BEGIN;\nCREATE INDEX CONCURRENTLY users_name_idx ON users (name);\nCOMMIT;",
     good: "CREATE INDEX CONCURRENTLY users_name_idx ON users (name);",
     rewritable: true,
@@ -58,7 +58,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             stmt.span,
             format!("`{what}` cannot run inside a transaction block: the migration fails"),
         )
-        .help("run it outside the transaction, on its own; `migrate plan` splits the transaction"),
+        .help("run it outside the transaction, on its own"),
     );
 }
 

@@ -20,7 +20,7 @@ All versions. `CREATE INDEX CONCURRENTLY` exists since 8.2; it cannot run inside
 ### Use instead\n\
 ```sql\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);\n```\n\
 Run it outside a transaction, then check that `pg_index.indisvalid` is true: a failed concurrent \
-build leaves an INVALID index that must be dropped before retrying. `migrate plan` writes this.",
+build leaves an INVALID index that must be dropped before retrying.",
     bad: "CREATE INDEX users_name_idx ON users (name);",
     good: "CREATE INDEX CONCURRENTLY users_name_idx ON users (name);",
     rewritable: true,
@@ -47,7 +47,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         )
         .table(&index.table)
         .label("writes wait until the index is built")
-        .help("create the index CONCURRENTLY, outside a transaction; `migrate plan` writes this"),
+        .help("create the index CONCURRENTLY, outside a transaction"),
     );
 }
 

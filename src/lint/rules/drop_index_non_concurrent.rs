@@ -19,7 +19,7 @@ but while it waits for that lock behind any running transaction, every query on 
 All versions. `DROP INDEX CONCURRENTLY` (9.2+) takes SHARE UPDATE EXCLUSIVE, drops one index per \
 statement and cannot run inside a transaction block.\n\n\
 ### Use instead\n\
-```sql\nDROP INDEX CONCURRENTLY IF EXISTS users_email_idx;\n```\n`migrate plan` writes one statement per index.",
+```sql\nDROP INDEX CONCURRENTLY IF EXISTS users_email_idx;\n```\nOne statement per index.",
     bad: "DROP INDEX users_email_idx;",
     good: "DROP INDEX CONCURRENTLY users_email_idx;",
     rewritable: true,
@@ -47,7 +47,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             stmt.span,
             format!("`DROP INDEX {name}` takes ACCESS EXCLUSIVE on {on}, blocking reads and writes"),
         )
-        .help("drop it with DROP INDEX CONCURRENTLY, outside a transaction; `migrate plan` writes this");
+        .help("drop it with DROP INDEX CONCURRENTLY, outside a transaction");
         if let Some(t) = &table {
             finding = finding.table(t);
         }

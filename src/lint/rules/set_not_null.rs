@@ -24,7 +24,7 @@ PG 18 adds `ADD CONSTRAINT … NOT NULL col NOT VALID` followed by `VALIDATE CON
 ALTER TABLE users VALIDATE CONSTRAINT users_email_not_null;  -- SHARE UPDATE EXCLUSIVE: traffic continues\n\
 ALTER TABLE users ALTER COLUMN email SET NOT NULL;            -- no scan\n\
 ALTER TABLE users DROP CONSTRAINT users_email_not_null;\n```\n\
-Each statement in its own transaction. `migrate plan` writes this.",
+Each statement in its own transaction.",
     bad: "ALTER TABLE users ALTER COLUMN email SET NOT NULL;",
     good: "ALTER TABLE users ADD CONSTRAINT users_email_not_null CHECK (email IS NOT NULL) NOT VALID;",
     rewritable: true,
@@ -60,9 +60,9 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             continue;
         }
         let help = if cx.pg_version().at_least(18) {
-            "add the constraint as `NOT NULL col NOT VALID`, then VALIDATE it; `migrate plan` writes this"
+            "add the constraint as `NOT NULL col NOT VALID`, then VALIDATE it"
         } else if cx.pg_version().at_least(12) {
-            "add a CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL; `migrate plan` writes this"
+            "add a CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
         } else {
             "before PostgreSQL 12 the scan cannot be avoided: run it in a quiet window, or keep a validated CHECK instead"
         };

@@ -21,7 +21,7 @@ All versions.\n\n\
 ### Use instead\n\
 Commit between the two statements:\n\
 ```sql\nALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0) NOT VALID;\nCOMMIT;\n\
-ALTER TABLE users VALIDATE CONSTRAINT users_age_positive;\n```\n`migrate plan` splits the transaction.",
+ALTER TABLE users VALIDATE CONSTRAINT users_age_positive;\n```",
     bad: "BEGIN;\nALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_age_positive;\nCOMMIT;",
     good: "ALTER TABLE users ADD CONSTRAINT users_age_positive CHECK (age >= 0) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_age_positive;",
     rewritable: true,
@@ -58,7 +58,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
-            .help("commit after ADD CONSTRAINT … NOT VALID and validate in a new transaction; `migrate plan` splits it"),
+            .help("commit after ADD CONSTRAINT … NOT VALID and validate in a new transaction"),
         );
     }
 }

@@ -21,7 +21,7 @@ All versions.\n\n\
 ### Use instead\n\
 Batches over the primary key, each its own short transaction:\n\
 ```sql\nUPDATE users SET active = true WHERE id >= $1 AND id < $2;\n```\n\
-`migrate plan` writes a keyset-batched backfill that `migrate apply` runs with progress and resume.",
+Keep each batch short (around a thousand rows or 200 ms) and pause between batches so replicas keep up.",
     bad: "UPDATE users SET age = 0;",
     good: "UPDATE users SET age = 0 WHERE id = 1;",
     rewritable: true,
@@ -49,9 +49,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         )
         .table(&dml.table)
         .label("every row, one transaction")
-        .help(
-            "change the rows in batches by primary key, each its own transaction; `migrate plan` writes this",
-        ),
+        .help("change the rows in batches by primary key, each its own transaction"),
     );
 }
 
