@@ -137,6 +137,8 @@ pub struct Finding {
     pub table: Option<QualifiedName>,
     /// A short label printed under the underline.
     pub label: Option<String>,
+    /// For an `ALTER TABLE` finding, the index of the subcommand it is about.
+    pub action: Option<usize>,
 }
 
 impl Finding {
@@ -151,6 +153,7 @@ impl Finding {
             lock: rule.lock,
             table: None,
             label: None,
+            action: None,
         }
     }
 
@@ -169,6 +172,12 @@ impl Finding {
     /// Overrides the lock (when it depends on the statement's form).
     pub fn lock(mut self, lock: Option<LockMode>) -> Finding {
         self.lock = lock;
+        self
+    }
+
+    /// Names the `ALTER TABLE` subcommand (by index) the finding is about.
+    pub fn action(mut self, index: usize) -> Finding {
+        self.action = Some(index);
         self
     }
 

@@ -13,6 +13,7 @@
 //! Positions always come from the splitter's spans, never from AST spans.
 
 mod ast;
+pub mod slices;
 mod tokens;
 mod types;
 

@@ -17,9 +17,9 @@ use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// A significant token with its byte range in the statement.
-struct Tok {
-    token: Token,
-    span: Span,
+pub(super) struct Tok {
+    pub(super) token: Token,
+    pub(super) span: Span,
 }
 
 /// A cursor over a statement's significant tokens.
@@ -125,7 +125,7 @@ impl<'a> Cursor<'a> {
     }
 }
 
-fn tokenize(sql: &str) -> Option<Vec<Tok>> {
+pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
         .ok()?;

@@ -34,7 +34,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let flagged = match action {
             AlterAction::AddConstraint {
                 constraint,
@@ -56,6 +56,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                     ),
                 )
                 .table(&alter.table)
+                .action(index)
                 .label("held until every row is checked")
                 .help("add the constraint NOT VALID, then VALIDATE CONSTRAINT in its own transaction"),
             );

@@ -37,7 +37,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AddColumn { column, .. } = action else {
             continue;
         };
@@ -55,6 +55,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
+            .action(index)
             .help("give the column a constant DEFAULT, or add it nullable, backfill, then set NOT NULL"),
         );
     }

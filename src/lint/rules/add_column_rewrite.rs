@@ -79,7 +79,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AddColumn { column, .. } = action else {
             continue;
         };
@@ -97,6 +97,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
+            .action(index)
             .label("the whole table is rewritten")
             .help("add the column without the default, SET DEFAULT, then backfill in batches"),
         );

@@ -38,7 +38,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let message = match action {
             AlterAction::AddConstraint { constraint, not_valid: false } => match &constraint.kind {
                 ConstraintKind::ForeignKey { references, .. } => format!(
@@ -59,6 +59,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         out.push(
             Finding::new(&RULE, stmt.span, message)
                 .table(&alter.table)
+                .action(index)
                 .help("add the foreign key NOT VALID, then VALIDATE CONSTRAINT in its own transaction"),
         );
     }

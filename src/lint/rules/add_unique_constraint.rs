@@ -36,7 +36,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let flagged = match action {
             AlterAction::AddConstraint { constraint, .. } => {
                 matches!(
@@ -61,6 +61,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                     ),
                 )
                 .table(&alter.table)
+                .action(index)
                 .help("build a unique index CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX"),
             );
         }

@@ -76,7 +76,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     }
     let table = cx.schema.table(&alter.table);
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AlterType { column, ty, using } = action else {
             continue;
         };
@@ -102,6 +102,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
+                .action(index)
             .label("the table and its indexes are rewritten")
             .help("swap in a new column (sync trigger, batched backfill, short rename)"),
         );

@@ -40,7 +40,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     }
     let table = cx.schema.table(&alter.table);
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::SetNotNull { column } = action else {
             continue;
         };
@@ -76,6 +76,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
+                .action(index)
             .label("held until every row is checked")
             .help(help),
         );

@@ -36,7 +36,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    for action in &alter.actions {
+    for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::ValidateConstraint { name } = action else {
             continue;
         };
@@ -58,6 +58,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 ),
             )
             .table(&alter.table)
+                .action(index)
             .help("commit after ADD CONSTRAINT … NOT VALID and validate in a new transaction"),
         );
     }
