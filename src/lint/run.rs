@@ -5,7 +5,7 @@
 use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
 use super::{Finding, LintContext, LintSettings, Severity};
-use crate::parse::{parse_source, Stmt};
+use crate::parse::{parse_source_indexed, Stmt};
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -54,7 +54,7 @@ pub fn lint(sources: Vec<Source>, settings: &LintSettings) -> LintOutcome {
         ..Summary::default()
     };
     for (file_index, source) in sources.into_iter().enumerate() {
-        let stmts = parse_source(&source);
+        let stmts = parse_source_indexed(&source);
         summary.statements += stmts.len();
         let findings = lint_file(&source, &stmts, file_index, &mut schema, settings);
         for f in &findings {
@@ -71,7 +71,7 @@ pub fn lint(sources: Vec<Source>, settings: &LintSettings) -> LintOutcome {
 
 fn lint_file(
     source: &Source,
-    stmts: &[Stmt],
+    stmts: &[(usize, Stmt)],
     file_index: usize,
     schema: &mut Schema,
     settings: &LintSettings,
@@ -84,7 +84,9 @@ fn lint_file(
         .copied()
         .filter(|r| settings.severity_of(r).is_some())
         .collect();
-    for (index, stmt) in stmts.iter().enumerate() {
+    // `index` is the split statement's, so an ignore directive before a goose
+    // statement block covers every statement inside it.
+    for (index, stmt) in stmts.iter().map(|(i, s)| (*i, s)) {
         let cx = LintContext {
             settings,
             schema,

@@ -34,12 +34,17 @@ pub(super) fn parse(sql: &str) -> Result<StmtKind, String> {
 
 /// The first keywords of a statement, upper-cased (`CREATE FUNCTION`).
 pub(super) fn tag_of(sql: &str) -> String {
-    let words: Vec<String> = sql
+    let mut words: Vec<String> = sql
         .split(|c: char| !c.is_ascii_alphabetic() && c != '_')
         .filter(|w| !w.is_empty())
-        .take(2)
+        .take(4)
         .map(str::to_ascii_uppercase)
         .collect();
+    // `CREATE OR REPLACE FUNCTION` is a `CREATE FUNCTION`.
+    if words.len() >= 4 && words[0] == "CREATE" && words[1] == "OR" && words[2] == "REPLACE" {
+        words.drain(1..3);
+    }
+    words.truncate(2);
     match words.first().map(String::as_str) {
         Some("CREATE" | "ALTER" | "DROP" | "COMMENT" | "REFRESH") => words.join(" "),
         Some(first) => first.to_string(),

@@ -420,11 +420,48 @@ pub struct SetVar {
 }
 
 /// Parses every statement of a file.
+///
+/// A split statement that holds several statements (a goose
+/// `-- +goose StatementBegin` … `-- +goose StatementEnd` block, which the
+/// splitter keeps whole because goose sends it as one query) gives one
+/// [`Stmt`] per statement inside it, each with its own span.
 pub fn parse_source(source: &Source) -> Vec<Stmt> {
-    source
-        .statements
-        .iter()
-        .map(|s| parse_statement(&source.text, s))
+    parse_source_indexed(source).into_iter().map(|(_, s)| s).collect()
+}
+
+/// [`parse_source`], each `Stmt` paired with the index in
+/// [`Source::statements`] of the split statement it came from (what ignore
+/// directives refer to).
+pub fn parse_source_indexed(source: &Source) -> Vec<(usize, Stmt)> {
+    let mut out = Vec::with_capacity(source.statements.len());
+    for (index, statement) in source.statements.iter().enumerate() {
+        let inner = match statement.kind {
+            PieceKind::Sql => inner_statements(&source.text, statement),
+            _ => Vec::new(),
+        };
+        if inner.len() > 1 {
+            out.extend(inner.iter().map(|s| (index, parse_statement(&source.text, s))));
+        } else {
+            out.push((index, parse_statement(&source.text, statement)));
+        }
+    }
+    out
+}
+
+/// The statements inside one split statement, in file coordinates: one for
+/// an ordinary statement, several for a goose statement block.
+fn inner_statements(text: &str, statement: &Statement) -> Vec<Statement> {
+    let sql = statement.span.slice(text);
+    if !sql.contains(';') {
+        return Vec::new();
+    }
+    crate::source::split(sql)
+        .into_iter()
+        .filter(|p| matches!(p.kind, PieceKind::Sql | PieceKind::PsqlMeta))
+        .map(|p| Statement {
+            span: p.span.shift(statement.span.start),
+            kind: p.kind,
+        })
         .collect()
 }
 

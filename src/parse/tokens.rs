@@ -12,7 +12,7 @@ use super::{
     Reindex, ReindexTarget, StmtKind,
 };
 use crate::pg::{Ident, LockMode, QualifiedName};
-use crate::source::Span;
+use crate::source::{PieceKind, Span};
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
@@ -160,11 +160,23 @@ pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
 /// Recognises a statement sqlparser rejected. `None` when no recogniser
 /// knows it, so it is reported as unparsed.
 pub(super) fn recognise(sql: &str) -> Option<StmtKind> {
+    // Several statements in one piece (a goose `StatementBegin` block): no
+    // recogniser may stand for all of them, since reading the first one's
+    // leading keywords would hide the rest.
+    let statements = crate::source::split(sql)
+        .iter()
+        .filter(|p| matches!(p.kind, PieceKind::Sql | PieceKind::PsqlMeta))
+        .count();
+    if statements > 1 {
+        return None;
+    }
     let toks = tokenize(sql)?;
     let mut c = Cursor { toks: &toks, pos: 0 };
     let first = c.peek_word()?;
     match first.as_str() {
         "DROP" if c.eat(&["DROP", "INDEX"]) => drop_index(&mut c),
+        "DROP" if c.eat(&["DROP", "EVENT", "TRIGGER"]) => drop_event_trigger(&mut c),
+        "DROP" if c.eat(&["DROP", "AGGREGATE"]) => drop_aggregate(&mut c),
         "REINDEX" => reindex(&mut c),
         "DO" => do_block(&mut c, sql),
         "CLUSTER" => {
@@ -199,6 +211,37 @@ fn drop_index(c: &mut Cursor) -> Option<StmtKind> {
     }))
 }
 
+/// `DROP EVENT TRIGGER [IF EXISTS] name [CASCADE | RESTRICT]`: no table lock.
+fn drop_event_trigger(c: &mut Cursor) -> Option<StmtKind> {
+    c.eat(&["IF", "EXISTS"]);
+    c.ident()?;
+    if !c.eat(&["CASCADE"]) {
+        c.eat(&["RESTRICT"]);
+    }
+    c.at_end().then(|| StmtKind::Other {
+        tag: "DROP EVENT TRIGGER".into(),
+    })
+}
+
+/// `DROP AGGREGATE [IF EXISTS] name ( [argtypes | *] ) [, …] [CASCADE | RESTRICT]`:
+/// no table lock.
+fn drop_aggregate(c: &mut Cursor) -> Option<StmtKind> {
+    c.eat(&["IF", "EXISTS"]);
+    loop {
+        c.name()?;
+        c.skip_parens()?;
+        if !c.eat_token(&Token::Comma) {
+            break;
+        }
+    }
+    if !c.eat(&["CASCADE"]) {
+        c.eat(&["RESTRICT"]);
+    }
+    c.at_end().then(|| StmtKind::Other {
+        tag: "DROP AGGREGATE".into(),
+    })
+}
+
 fn reindex(c: &mut Cursor) -> Option<StmtKind> {
     c.eat(&["REINDEX"]);
     let options = c.skip_parens().unwrap_or_default();
@@ -227,7 +270,14 @@ fn do_block(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
     let mut body = None;
     while !c.at_end() {
         if c.eat(&["LANGUAGE"]) {
-            language = c.ident()?.as_str().to_string();
+            // `LANGUAGE plpgsql`, or the older string form `LANGUAGE 'plpgsql'`.
+            language = match c.peek() {
+                Some(Token::SingleQuotedString(name)) => {
+                    c.pos += 1;
+                    name.to_lowercase()
+                }
+                _ => c.ident()?.as_str().to_string(),
+            };
             continue;
         }
         let tok = &c.toks[c.pos];
@@ -314,7 +364,7 @@ fn alter(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
             let actions = split_actions(c)
                 .into_iter()
                 .map(|span| alter_action(span.slice(sql)))
-                .collect();
+                .collect::<Option<Vec<_>>>()?;
             Some(StmtKind::AlterTable(AlterTable {
                 table,
                 if_exists,
@@ -361,16 +411,32 @@ fn split_actions(c: &mut Cursor) -> Vec<Span> {
     spans
 }
 
+/// The keywords an `ALTER TABLE` subcommand can start with (PostgreSQL 18).
+const ALTER_TABLE_SUBCOMMANDS: &[&str] = &[
+    "ADD", "ALTER", "ATTACH", "CLUSTER", "DETACH", "DISABLE", "DROP", "ENABLE", "FORCE", "INHERIT", "MERGE",
+    "NO", "NOT", "OF", "OPTIONS", "OWNER", "RENAME", "REPLICA", "RESET", "SET", "SPLIT", "VALIDATE",
+];
+
 /// One `ALTER TABLE` subcommand: sqlparser first (on `ALTER TABLE t <action>`),
-/// then the forms it lacks.
-fn alter_action(text: &str) -> AlterAction {
+/// then the forms it lacks. `None` when the text does not start like a
+/// subcommand at all (`ALTER TABLE t DROP a, b` is a syntax error in PostgreSQL).
+fn alter_action(text: &str) -> Option<AlterAction> {
     if let Ok(StmtKind::AlterTable(mut parsed)) = ast::parse(&format!("ALTER TABLE t {text}")) {
         if parsed.actions.len() == 1 {
             if let Some(action) = parsed.actions.pop() {
-                return action;
+                return Some(action);
             }
         }
     }
+    let toks = tokenize(text)?;
+    let leading = Cursor { toks: &toks, pos: 0 }.peek_word()?;
+    ALTER_TABLE_SUBCOMMANDS
+        .contains(&leading.as_str())
+        .then(|| alter_action_fallback(text))
+}
+
+/// The subcommands sqlparser rejects; anything unknown takes ACCESS EXCLUSIVE.
+fn alter_action_fallback(text: &str) -> AlterAction {
     // PG 18 virtual generated columns: `GENERATED ALWAYS AS (expr)` with no
     // STORED, which sqlparser only accepts with the keyword.
     if let Ok(StmtKind::AlterTable(mut parsed)) = ast::parse(&format!("ALTER TABLE t {text} STORED")) {
@@ -561,7 +627,12 @@ fn create(c: &mut Cursor) -> Option<StmtKind> {
 
 #[cfg(test)]
 mod tests {
-    use crate::parse::{parse_sql, AlterAction, DomainAction, ReindexTarget, StmtKind};
+    use crate::parse::{
+        parse_source, parse_source_indexed, parse_sql, parse_statement, AlterAction, DomainAction,
+        ReindexTarget, StmtKind,
+    };
+    use crate::pg::LockMode;
+    use crate::source::{from_text, MigrationFile, NamingScheme, PieceKind, Span, Statement};
 
     fn one(sql: &str) -> StmtKind {
         parse_sql(sql).remove(0).kind
@@ -642,6 +713,118 @@ mod tests {
         };
         assert!(i.only && i.concurrently && i.if_not_exists);
         assert_eq!(i.columns.len(), 1);
+    }
+
+    #[test]
+    fn recognises_drop_event_trigger() {
+        assert!(matches!(
+            one("drop event trigger if exists api_restart"),
+            StmtKind::Other { tag } if tag == "DROP EVENT TRIGGER"
+        ));
+        assert!(matches!(
+            one("DROP EVENT TRIGGER pgrst_ddl_watch CASCADE"),
+            StmtKind::Other { .. }
+        ));
+        assert!(matches!(
+            one("DROP EVENT TRIGGER a, b"),
+            StmtKind::Unparsed { .. }
+        ));
+    }
+
+    #[test]
+    fn recognises_drop_aggregate_with_signatures() {
+        assert!(matches!(
+            one("drop aggregate if exists arg_min_int4(int4_and_value), public.cnt(*) restrict"),
+            StmtKind::Other { tag } if tag == "DROP AGGREGATE"
+        ));
+        // PostgreSQL requires the signature.
+        assert!(matches!(
+            one("drop aggregate public.last"),
+            StmtKind::Unparsed { .. }
+        ));
+    }
+
+    #[test]
+    fn recognises_do_with_quoted_language() {
+        let sql = "DO LANGUAGE 'PLPGSQL' $$ BEGIN PERFORM 1; END $$";
+        let StmtKind::Do(d) = one(sql) else { panic!() };
+        assert_eq!(d.language, "plpgsql");
+        assert_eq!(d.body.map(|b| b.slice(sql)), Some(" BEGIN PERFORM 1; END "));
+    }
+
+    #[test]
+    fn refuses_several_statements_in_one_piece() {
+        // What a goose StatementBegin block looks like to parse_statement: the
+        // leading ALTER TABLE must not stand for the statements after it.
+        for sql in [
+            "ALTER TABLE a ADD COLUMN x jsonb; CREATE INDEX i ON b (c)",
+            "DO $$ BEGIN END $$; ALTER TABLE t ADD COLUMN c int",
+            "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$; DROP TABLE t",
+        ] {
+            let stmt = parse_statement(
+                sql,
+                &Statement {
+                    span: Span::new(0, sql.len()),
+                    kind: PieceKind::Sql,
+                },
+            );
+            assert!(
+                matches!(stmt.kind, StmtKind::Unparsed { .. }),
+                "{sql}: {:?}",
+                stmt.kind
+            );
+        }
+    }
+
+    #[test]
+    fn expands_goose_statement_blocks() {
+        let text = "-- +goose Up\nSELECT 0;\n-- +goose StatementBegin\n\
+                    ALTER TABLE a ADD COLUMN x jsonb;\nDO $$ BEGIN END $$;\n\
+                    CREATE INDEX i ON b (c);\n-- +goose StatementEnd\n";
+        let file = MigrationFile {
+            path: "1_x.sql".into(),
+            version: None,
+            name: "x".into(),
+            scheme: NamingScheme::Explicit,
+        };
+        let src = from_text(file, text.into());
+        assert_eq!(src.statements.len(), 2);
+        let stmts = parse_source_indexed(&src);
+        let origins: Vec<usize> = stmts.iter().map(|(i, _)| *i).collect();
+        assert_eq!(origins, [0, 1, 1, 1]);
+        assert!(matches!(stmts[1].1.kind, StmtKind::AlterTable(_)));
+        assert!(matches!(stmts[2].1.kind, StmtKind::Do(_)));
+        assert!(matches!(stmts[3].1.kind, StmtKind::CreateIndex(_)));
+        assert_eq!(stmts[3].1.span.slice(&src.text), "CREATE INDEX i ON b (c)");
+        assert_eq!(parse_source(&src).len(), 4);
+    }
+
+    #[test]
+    fn alter_table_subcommands_must_start_with_a_keyword() {
+        // `DROP a, b` is a PostgreSQL syntax error: `b` is no subcommand.
+        assert!(matches!(
+            one("ALTER TABLE nodes DROP listen_grpc_addr, listen_grpc_port"),
+            StmtKind::Unparsed { .. }
+        ));
+        // A known subcommand sqlparser lacks stays an ACCESS EXCLUSIVE `Other`.
+        let StmtKind::AlterTable(a) = one("ALTER TABLE ONLY t INHERIT parent, SET SCHEMA s") else {
+            panic!()
+        };
+        assert!(matches!(
+            &a.actions[0],
+            AlterAction::Other {
+                lock: LockMode::AccessExclusive,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn tags_create_or_replace_by_object_kind() {
+        assert!(matches!(
+            one("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'"),
+            StmtKind::Other { tag } if tag == "CREATE FUNCTION"
+        ));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Column {
     pub name: Ident,
     pub ty: TypeName,
     pub not_null: bool,
+    /// Declared `PRIMARY KEY` on the column itself.
+    pub primary_key: bool,
 }
 
 /// A named table constraint.
@@ -74,6 +76,23 @@ impl Table {
         })
     }
 
+    /// The primary key's columns, when the history declared one.
+    pub fn primary_key(&self) -> Option<Vec<Ident>> {
+        let inline: Vec<Ident> = self
+            .columns
+            .iter()
+            .filter(|c| c.primary_key)
+            .map(|c| c.name.clone())
+            .collect();
+        if !inline.is_empty() {
+            return Some(inline);
+        }
+        self.constraints.iter().find_map(|c| match &c.kind {
+            ConstraintKind::PrimaryKey { columns, .. } if !columns.is_empty() => Some(columns.clone()),
+            _ => None,
+        })
+    }
+
     /// The constraint named `name`.
     pub fn constraint(&self, name: &Ident) -> Option<&TableConstraint> {
         self.constraints.iter().find(|c| c.name.as_ref() == Some(name))
@@ -85,6 +104,7 @@ fn column_of(def: &ColumnDef) -> Column {
         name: def.name.clone(),
         ty: def.ty.storage(),
         not_null: def.not_null || def.primary_key,
+        primary_key: def.primary_key,
     }
 }
 
@@ -163,7 +183,7 @@ impl Schema {
                     self.indexes.remove(&name.key());
                 }
             }
-            StmtKind::Drop(d) => {
+            StmtKind::Drop(d) if d.kind == crate::parse::ObjectKind::Table => {
                 for name in &d.names {
                     self.tables.remove(&name.key());
                 }
@@ -242,6 +262,7 @@ impl Schema {
                         name: column.clone(),
                         ty: ty.clone(),
                         not_null: false,
+                        primary_key: false,
                     });
                 }
             }
