@@ -7,6 +7,7 @@
 use crate::config::{self, Config};
 use crate::lint::{self, docs, rules, LintOutcome, LintSettings, Severity};
 use crate::pg::PgVersion;
+use crate::plan;
 use crate::report::{self, Format, TextStyle};
 use crate::source::{self, DiscoveryWarning};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +27,8 @@ pub struct Args {
 pub enum Command {
     /// Check migrations for statements that block traffic or break running code.
     Lint(LintArgs),
+    /// Rewrite flagged statements into zero-downtime plans.
+    Plan(PlanArgs),
     /// List every rule.
     Rules,
     /// Print a rule's documentation page.
@@ -63,6 +66,39 @@ pub struct LintArgs {
     /// Each file runs inside one transaction (for runners that wrap files).
     #[arg(long)]
     pub assume_in_transaction: bool,
+}
+
+/// How `plan` prints the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    /// Numbered steps and a diff against the original.
+    Text,
+    /// A psql script (`psql -v ON_ERROR_STOP=1 -f plan.sql`).
+    Sql,
+    /// The plan model (see docs/plan-format.md).
+    Json,
+}
+
+/// `migrate plan` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct PlanArgs {
+    /// Migration files or directories (a directory is an ordered history).
+    pub paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Target PostgreSQL major version (10–18); default 15 or the config's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
+    pub pg_version: Option<u32>,
+    /// Config file (default: migrate.yaml in this directory or a parent).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Each file runs inside one transaction (for runners that wrap files).
+    #[arg(long)]
+    pub assume_in_transaction: bool,
+    /// Rows per backfill batch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
 }
 
 /// Everything `lint` needs, resolved from arguments and config.
@@ -114,6 +150,19 @@ pub fn run(args: Args) -> Result<u8, Error> {
         Command::Lint(lint_args) => {
             let run = resolve(lint_args)?;
             lint_command(&run)
+        }
+        Command::Plan(plan_args) => {
+            let format = plan_args.format;
+            let batch_size = plan_args.batch_size;
+            let run = resolve(LintArgs {
+                paths: plan_args.paths,
+                format: Format::Text,
+                pg_version: plan_args.pg_version,
+                config: plan_args.config,
+                fail_on: FailOn::Error,
+                assume_in_transaction: plan_args.assume_in_transaction,
+            })?;
+            plan_command(&run, format, batch_size)
         }
         Command::Rules => {
             let mut out = std::io::stdout().lock();
@@ -231,4 +280,29 @@ fn lint_command(run: &LintRun) -> Result<u8, Error> {
     };
     let failed = matches!((threshold, outcome.worst()), (Some(t), Some(w)) if w >= t);
     Ok(u8::from(failed))
+}
+
+fn plan_command(run: &LintRun, format: PlanFormat, batch_size: u32) -> Result<u8, Error> {
+    let discovery = source::discover(&run.paths, &run.exclude)?;
+    let sources = discovery
+        .files
+        .into_iter()
+        .map(source::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = plan::PlanSettings {
+        lint: run.settings.clone(),
+        batch_size,
+    };
+    let plan = plan::plan(sources, &settings);
+    let stdout = std::io::stdout();
+    let colour = report::use_colour(stdout.is_terminal());
+    let text = match format {
+        PlanFormat::Text => plan::render::text(&plan, colour),
+        PlanFormat::Sql => plan::render::sql(&plan),
+        PlanFormat::Json => plan::render::json(&plan),
+    };
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(u8::from(plan.has_refusals()))
 }

@@ -12,6 +12,7 @@ pub mod config;
 pub mod lint;
 pub mod parse;
 pub mod pg;
+pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod source;

@@ -24,7 +24,7 @@ CREATE DOMAIN positive_int AS int;
 /// Rows for the lock-truth tests, so scans and rewrites have work to do.
 pub const POPULATE: &str = "\
 INSERT INTO accounts SELECT g, 'account ' || g FROM generate_series(1, 100) g;
-INSERT INTO users SELECT g, g % 100 + 1, 'user' || g || '@example.com', 'user ' || g, g % 90, now() FROM generate_series(1, 2000) g;
+INSERT INTO users SELECT g, g % 100 + 1, 'user' || g || '@example.com', 'user ' || g, g % 90, timestamp '2024-06-01 12:00' + g * interval '1 minute' FROM generate_series(1, 2000) g;
 INSERT INTO orders SELECT g, g % 2000 + 1, g % 500, 'new' FROM generate_series(1, 5000) g;
 INSERT INTO events SELECT g, timestamptz '2024-01-01' + g * interval '1 hour' FROM generate_series(1, 1000) g;
 INSERT INTO events_2025 SELECT g, timestamptz '2025-01-01' + g * interval '1 hour' FROM generate_series(1, 1000) g;

@@ -98,8 +98,8 @@ pub struct Rule {
     pub bad: &'static str,
     /// The safe form of `bad`, which the rule leaves alone.
     pub good: &'static str,
-    /// Whether a zero-downtime rewrite of what this rule flags is known (the
-    /// plan the `### Use instead` section describes).
+    /// Whether `migrate plan` rewrites what this rule flags (a test keeps
+    /// this equal to "a rewrite in `plan::rewrites` answers this rule").
     pub rewritable: bool,
     /// Whether the rule runs unless the config turns it on.
     pub enabled_by_default: bool,

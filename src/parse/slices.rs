@@ -172,6 +172,82 @@ pub fn after_index_keyword(stmt: &str) -> Option<usize> {
         .map(|t| t.span.end)
 }
 
+/// In an `ADD [COLUMN] …` subcommand: the spans of the parts a plan strips
+/// before adding the column bare: the `DEFAULT` clause, `NOT NULL`, and a
+/// `REFERENCES …` clause (with its `ON DELETE`/`MATCH`/`DEFERRABLE` tail).
+/// Returns `None` when a part is named (`CONSTRAINT c …`) or unusual, so the
+/// caller refuses rather than guess.
+pub fn column_parts(action: &str) -> Option<ColumnParts> {
+    let toks = tokenize(action)?;
+    let top = top_level(&toks);
+    let mut parts = ColumnParts::default();
+    if top.iter().any(|&i| is_word(&toks[i], "CONSTRAINT")) {
+        return None;
+    }
+    parts.default = column_default(action).map(|(clause, _)| clause);
+    for (k, &i) in top.iter().enumerate() {
+        if is_word(&toks[i], "NOT") && top.get(k + 1).is_some_and(|&j| is_word(&toks[j], "NULL")) {
+            parts.not_null = Some(Span::new(toks[i].span.start, toks[top[k + 1]].span.end));
+        }
+        if is_word(&toks[i], "REFERENCES") {
+            let tail = top[k + 1..].iter().find(|&&j| {
+                [
+                    "NOT",
+                    "NULL",
+                    "CHECK",
+                    "UNIQUE",
+                    "PRIMARY",
+                    "DEFAULT",
+                    "GENERATED",
+                    "COLLATE",
+                ]
+                .iter()
+                .any(|w| is_word(&toks[j], w))
+                    && !(is_word(&toks[j], "NOT")
+                        && top.iter().any(|&d| d > i && is_word(&toks[d], "DEFERRABLE")))
+            });
+            let last = match tail {
+                Some(&j) => j.checked_sub(1)?,
+                None => toks.len() - 1,
+            };
+            parts.references = Some(Span::new(toks[i].span.start, toks[last].span.end));
+            parts.references_target = Some(Span::new(toks.get(i + 1)?.span.start, toks[last].span.end));
+        }
+    }
+    Some(parts)
+}
+
+/// Parts of a column definition (spans relative to the subcommand).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnParts {
+    /// `DEFAULT expr`.
+    pub default: Option<Span>,
+    /// `NOT NULL`.
+    pub not_null: Option<Span>,
+    /// `REFERENCES t (c) [ON DELETE …]`.
+    pub references: Option<Span>,
+    /// The same without the `REFERENCES` keyword.
+    pub references_target: Option<Span>,
+}
+
+/// `text` with the `cut` spans (relative to it, non-overlapping) removed,
+/// each together with the whitespace just before it. Nothing else changes,
+/// so string literals in what remains keep their exact bytes.
+pub fn without(text: &str, cut: &[Span]) -> String {
+    let mut cut = cut.to_vec();
+    cut.sort();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for span in cut {
+        if span.start >= at {
+            out.push_str(text[at..span.start].trim_end());
+            at = span.end;
+        }
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +292,19 @@ mod tests {
                 .slice("UPDATE t SET a = 1"),
             "a = 1"
         );
+    }
+
+    #[test]
+    fn finds_column_parts_to_strip() {
+        let a = "ADD COLUMN c uuid NOT NULL DEFAULT gen_random_uuid() REFERENCES t (id) ON DELETE CASCADE";
+        let p = column_parts(a).unwrap();
+        let cut: Vec<Span> = [p.default, p.not_null, p.references]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(without(a, &cut), "ADD COLUMN c uuid");
+        assert_eq!(p.references_target.unwrap().slice(a), "t (id) ON DELETE CASCADE");
+        assert!(column_parts("ADD COLUMN c int CONSTRAINT k CHECK (c > 0)").is_none());
     }
 
     #[test]

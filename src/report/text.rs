@@ -158,9 +158,14 @@ fn finding(
     note("docs", &format!("docs/rules/{}.md", f.rule.id))
 }
 
-/// The help line.
+/// The help line, pointing to `migrate plan` when it rewrites this finding.
 fn help_text(f: &crate::lint::Finding) -> Option<String> {
-    f.help.clone()
+    match (&f.help, f.rule.rewritable) {
+        (Some(help), true) => Some(format!("{help}; `migrate plan` writes this")),
+        (Some(help), false) => Some(help.clone()),
+        (None, true) => Some("`migrate plan` writes the safe steps".to_string()),
+        (None, false) => None,
+    }
 }
 
 fn expand_tabs(s: &str) -> String {

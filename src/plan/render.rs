@@ -1,0 +1,313 @@
+//! Showing a plan: numbered steps and a diff for people (`text`), a psql
+//! script for teams that deploy plain SQL (`sql`), and the plan model as
+//! JSON (`json`, documented in `docs/plan-format.md`).
+
+use super::{Backfill, MigrationPlan, Outcome, Plan, Step, StepKind, TxMode};
+use crate::plan::sql::literal;
+use std::fmt::Write;
+
+/// The lock timeout the psql script sets on lock-taking steps.
+pub const SCRIPT_LOCK_TIMEOUT: &str = "2s";
+/// The statement timeout the psql script sets on short steps.
+pub const SCRIPT_STATEMENT_TIMEOUT: &str = "30s";
+
+fn key_list(b: &Backfill) -> String {
+    b.key.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// One batch's statement, as a description of what a backfill runs.
+pub fn backfill_batch_sql(b: &Backfill) -> String {
+    let key = if b.key.is_empty() {
+        "<primary key>".to_string()
+    } else {
+        key_list(b)
+    };
+    let filter = b.filter.as_ref().map(|f| format!(" AND {f}")).unwrap_or_default();
+    format!(
+        "{} WHERE ({key}) > (<last key>) AND ({key}) <= (<batch end>){filter}",
+        b.head
+    )
+}
+
+fn kind_name(kind: StepKind) -> &'static str {
+    match kind {
+        StepKind::Ddl => "ddl",
+        StepKind::Concurrent => "concurrent",
+        StepKind::Validate => "validate",
+        StepKind::Backfill => "backfill",
+        StepKind::Swap => "swap",
+        StepKind::Check => "check",
+    }
+}
+
+fn lock_line(step: &Step) -> String {
+    match (&step.lock, &step.table) {
+        (Some(lock), Some(table)) => format!("{lock} on {table} ({})", lock.blocks().describe()),
+        (Some(lock), None) => format!("{lock} ({})", lock.blocks().describe()),
+        _ => "no table lock".to_string(),
+    }
+}
+
+/// The planned SQL of a migration, as the diff's right-hand side.
+fn planned_text(m: &MigrationPlan) -> String {
+    let mut out = String::new();
+    for step in &m.steps {
+        match step.kind {
+            StepKind::Check => {
+                let _ = writeln!(out, "-- check: {}", step.note.as_deref().unwrap_or(""));
+            }
+            _ => {
+                let _ = writeln!(out, "{};", step.sql);
+            }
+        }
+    }
+    out
+}
+
+/// The text view: per migration, numbered steps, a unified diff of the
+/// original against the planned SQL, and a summary line.
+pub fn text(plan: &Plan, colour: bool) -> String {
+    let mut out = String::new();
+    let (mut kept, mut rewritten, mut refused) = (0, 0, 0);
+    for m in &plan.migrations {
+        let (k, w, r) = m.counts();
+        kept += k;
+        rewritten += w;
+        refused += r;
+        if w == 0 && r == 0 {
+            continue;
+        }
+        let _ = writeln!(out, "== {} ({} steps)", m.file.path.display(), m.steps.len());
+        for (i, step) in m.steps.iter().enumerate() {
+            let tx = if step.tx == TxMode::Outside {
+                ", outside a transaction"
+            } else {
+                ""
+            };
+            let _ = writeln!(
+                out,
+                "  {:>2}. [{}{tx}] {}",
+                i + 1,
+                kind_name(step.kind),
+                lock_line(step)
+            );
+            for line in step.sql.lines() {
+                let _ = writeln!(out, "        {line}");
+            }
+            if let Some(note) = &step.note {
+                let _ = writeln!(out, "        -- {note}");
+            }
+        }
+        for s in &m.statements {
+            if let Outcome::Refused { rule, reason } = &s.outcome {
+                let _ = writeln!(out, "  refused [{rule}]: {reason}");
+            }
+        }
+        let planned = planned_text(m);
+        let diff = similar::TextDiff::from_lines(m.text.as_str(), planned.as_str());
+        let path = m.file.path.display().to_string();
+        let unified = diff
+            .unified_diff()
+            .context_radius(2)
+            .header(&path, &format!("{path} (planned)"))
+            .to_string();
+        for line in unified.lines() {
+            let painted = match (colour, line.chars().next()) {
+                (true, Some('+')) if !line.starts_with("+++") => format!("\x1b[32m{line}\x1b[0m"),
+                (true, Some('-')) if !line.starts_with("---") => format!("\x1b[31m{line}\x1b[0m"),
+                (true, Some('@')) => format!("\x1b[36m{line}\x1b[0m"),
+                _ => line.to_string(),
+            };
+            let _ = writeln!(out, "  {painted}");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(
+        out,
+        "{} migrations: {kept} statements kept, {rewritten} rewritten, {refused} refused",
+        plan.migrations.len()
+    );
+    out
+}
+
+fn dollar_tag(base: &str, body: &str) -> String {
+    let mut n = 0;
+    loop {
+        let tag = if n == 0 {
+            format!("${base}$")
+        } else {
+            format!("${base}{n}$")
+        };
+        if !body.contains(&tag) {
+            return tag;
+        }
+        n += 1;
+    }
+}
+
+/// psql lines that run `body` only when `condition` (a boolean query) holds.
+fn conditional(condition: &str, body: &str) -> String {
+    format!("SELECT ({condition}) AS run_step \\gset\n\\if :run_step\n{body}\\endif\n")
+}
+
+fn transactional(step: &Step) -> String {
+    let mut s = String::from("BEGIN;\n");
+    if step.lock_timeout {
+        let _ = writeln!(s, "SET LOCAL lock_timeout = {};", literal(SCRIPT_LOCK_TIMEOUT));
+    }
+    if step.statement_timeout {
+        let _ = writeln!(
+            s,
+            "SET LOCAL statement_timeout = {};",
+            literal(SCRIPT_STATEMENT_TIMEOUT)
+        );
+    } else {
+        s.push_str("SET LOCAL statement_timeout = 0;\n");
+    }
+    let _ = writeln!(s, "{};\nCOMMIT;", step.sql);
+    s
+}
+
+fn backfill_block(b: &Backfill) -> String {
+    let filter = b
+        .filter
+        .as_ref()
+        .map(|f| format!(" AND ({f})"))
+        .unwrap_or_default();
+    let table = b.table.to_string();
+    let mut body = String::new();
+    if b.key.is_empty() {
+        // The key is read from the catalog at run time (single-column keys).
+        let _ = write!(
+            body,
+            "DECLARE\n  key_col text;\n  key_type text;\n  last_key text;\n  next_key text;\nBEGIN\n\
+  SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO key_col, key_type\n\
+  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)\n\
+  WHERE i.indrelid = {regclass}::regclass AND i.indisprimary;\n\
+  IF key_col IS NULL OR (SELECT array_length(indkey::int2[], 1) FROM pg_index WHERE indrelid = {regclass}::regclass AND indisprimary) <> 1 THEN\n\
+    RAISE EXCEPTION 'batched backfill needs a single-column primary key on %', {regclass};\n\
+  END IF;\n\
+  LOOP\n\
+    PERFORM set_config('lock_timeout', {lt}, true);\n\
+    PERFORM set_config('statement_timeout', {st}, true);\n\
+    EXECUTE format('SELECT max(k)::text FROM (SELECT %1$I AS k FROM {table_fmt} WHERE ($1 IS NULL OR %1$I > $1::%2$s){filter_fmt} ORDER BY %1$I LIMIT {n}) batch', key_col, key_type)\n\
+      INTO next_key USING last_key;\n\
+    EXIT WHEN next_key IS NULL;\n\
+    EXECUTE format('{head_fmt} WHERE ($1 IS NULL OR %1$I > $1::%2$s) AND %1$I <= $2::%2$s{filter_fmt}', key_col, key_type)\n\
+      USING last_key, next_key;\n\
+    last_key := next_key;\n\
+    COMMIT;\n\
+  END LOOP;\nEND\n",
+            regclass = literal(&table),
+            lt = literal(SCRIPT_LOCK_TIMEOUT),
+            st = literal(SCRIPT_STATEMENT_TIMEOUT),
+            table_fmt = table.replace('\'', "''").replace('%', "%%"),
+            filter_fmt = filter.replace('\'', "''").replace('%', "%%"),
+            head_fmt = b.head.replace('\'', "''").replace('%', "%%"),
+            n = b.batch_size,
+        );
+    } else {
+        let keys = key_list(b);
+        let col = |k: &crate::pg::Ident| format!("{table}.{k}%TYPE");
+        let last: Vec<String> = (1..=b.key.len()).map(|i| format!("last_{i}")).collect();
+        let next: Vec<String> = (1..=b.key.len()).map(|i| format!("next_{i}")).collect();
+        body.push_str("DECLARE\n  started boolean := false;\n");
+        for (i, k) in b.key.iter().enumerate() {
+            let _ = writeln!(body, "  {} {};\n  {} {};", last[i], col(k), next[i], col(k));
+        }
+        let after = format!("(NOT started OR ({keys}) > ({}))", last.join(", "));
+        let desc: Vec<String> = b.key.iter().map(|k| format!("{k} DESC")).collect();
+        let _ = write!(
+            body,
+            "BEGIN\n  LOOP\n\
+    PERFORM set_config('lock_timeout', {lt}, true);\n\
+    PERFORM set_config('statement_timeout', {st}, true);\n\
+    SELECT {keys} INTO {next} FROM (SELECT {keys} FROM {table} WHERE {after}{filter} ORDER BY {keys} LIMIT {n}) batch\n\
+      ORDER BY {desc} LIMIT 1;\n\
+    EXIT WHEN NOT FOUND;\n\
+    {head} WHERE {after} AND ({keys}) <= ({next}){filter};\n\
+    SELECT {next}, true INTO {last}, started;\n\
+    COMMIT;\n\
+  END LOOP;\nEND\n",
+            lt = literal(SCRIPT_LOCK_TIMEOUT),
+            st = literal(SCRIPT_STATEMENT_TIMEOUT),
+            next = next.join(", "),
+            last = last.join(", "),
+            desc = desc.join(", "),
+            head = b.head,
+            n = b.batch_size,
+        );
+    }
+    let tag = dollar_tag("backfill", &body);
+    format!("DO {tag}\n{body}{tag};\n")
+}
+
+fn check_block(step: &Step) -> String {
+    let message = literal(&format!(
+        "plan check failed: {}",
+        step.note.as_deref().unwrap_or("catalog assertion")
+    ));
+    let body = format!(
+        " BEGIN IF NOT coalesce(({}), false) THEN RAISE EXCEPTION {message}; END IF; END ",
+        step.sql
+    );
+    let tag = dollar_tag("check", &body);
+    format!("DO {tag}{body}{tag};\n")
+}
+
+/// The psql script of one migration: `psql -v ON_ERROR_STOP=1 -f plan.sql`
+/// runs it. Transactional steps set their timeouts with `SET LOCAL`;
+/// concurrent steps run bare; backfills are `DO` loops that commit per batch
+/// (PostgreSQL 11+); guards and conditions use psql's `\gset` and `\if`, so a
+/// re-run skips what is done.
+pub fn sql_script(m: &MigrationPlan) -> String {
+    let mut out = format!("-- plan for {}\n", m.file.path.display());
+    for s in &m.statements {
+        if let Outcome::Refused { rule, reason } = &s.outcome {
+            let _ = writeln!(out, "-- refused [{rule}]: {reason}");
+        }
+    }
+    for (i, step) in m.steps.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "\n-- step {}: {} — {}",
+            i + 1,
+            kind_name(step.kind),
+            lock_line(step)
+        );
+        if let Some(note) = &step.note {
+            let _ = writeln!(out, "-- {note}");
+        }
+        let mut body = match (step.kind, step.tx) {
+            (StepKind::Check, _) => check_block(step),
+            (StepKind::Backfill, _) => step.backfill.as_ref().map(backfill_block).unwrap_or_default(),
+            (_, TxMode::Outside) => format!("{};\n", step.sql),
+            (_, TxMode::InTransaction) => format!("{}\n", transactional(step)),
+        };
+        if let Some(only_if) = &step.only_if {
+            body = conditional(only_if, &body);
+        }
+        if let Some(guard) = &step.guard {
+            body = conditional(&format!("SELECT NOT ({guard})"), &body);
+        }
+        out.push_str(&body);
+    }
+    out
+}
+
+/// The psql script of a whole plan.
+pub fn sql(plan: &Plan) -> String {
+    plan.migrations
+        .iter()
+        .map(sql_script)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The plan model as pretty JSON.
+pub fn json(plan: &Plan) -> String {
+    let mut s =
+        serde_json::to_string_pretty(plan).unwrap_or_else(|e| format!("{{\"error\": {:?}}}", e.to_string()));
+    s.push('\n');
+    s
+}
