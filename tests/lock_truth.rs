@@ -572,6 +572,20 @@ fn harness_sees_real_locks() {
         ),
         // Nothing touches accounts here.
         ("", "SELECT 1", "accounts", None),
+        // Dropping a table, or a column, with a foreign key also locks the
+        // referenced table (what `drop-table` and `drop-column` say).
+        (
+            "CREATE TABLE child (id int, account_id bigint REFERENCES accounts (id))",
+            "DROP TABLE child",
+            "accounts",
+            Some(AccessExclusive),
+        ),
+        (
+            "ALTER TABLE orders ADD COLUMN account_id bigint REFERENCES accounts (id)",
+            "ALTER TABLE orders DROP COLUMN account_id",
+            "accounts",
+            Some(AccessExclusive),
+        ),
     ];
     let mut wrong = Vec::new();
     for &(setup, sql, table, expected) in cases {

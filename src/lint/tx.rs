@@ -10,6 +10,21 @@ use crate::parse::{AlterAction, Stmt, StmtKind};
 use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
 use crate::source::FileTransaction;
 
+/// Whether a `lock_timeout` value turns the timeout on: `0` (with or
+/// without a unit, `'0s'`, `'0ms'`) and `DEFAULT` (0 unless the server is
+/// configured otherwise) turn it off.
+fn timeout_is_set(value: &str) -> bool {
+    let value = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    if value.is_empty() || value == "default" {
+        return false;
+    }
+    let number: String = value
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    !matches!(number.parse::<f64>(), Ok(n) if n == 0.0)
+}
+
 /// How the statements of a file are grouped into transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxKind {
@@ -35,6 +50,9 @@ pub struct TxState {
     /// Whether `lock_timeout` is set for this statement (session or transaction).
     pub lock_timeout: bool,
     session_lock_timeout: bool,
+    /// The session's `lock_timeout` when the explicit transaction began:
+    /// a `ROLLBACK` undoes a plain `SET` made inside it.
+    session_at_begin: bool,
 }
 
 impl TxState {
@@ -53,6 +71,7 @@ impl TxState {
             exclusive: Vec::new(),
             lock_timeout: false,
             session_lock_timeout: false,
+            session_at_begin: false,
         }
     }
 
@@ -74,14 +93,22 @@ impl TxState {
         match &stmt.kind {
             StmtKind::Begin => {
                 self.kind = TxKind::Explicit;
+                self.session_at_begin = self.session_lock_timeout;
                 return;
             }
-            StmtKind::Commit | StmtKind::Rollback => {
+            StmtKind::Commit => {
+                self.end_transaction();
+                return;
+            }
+            StmtKind::Rollback => {
+                if self.kind == TxKind::Explicit {
+                    self.session_lock_timeout = self.session_at_begin;
+                }
                 self.end_transaction();
                 return;
             }
             StmtKind::Set(set) if set.name == "lock_timeout" => {
-                let on = !matches!(set.value.trim(), "0" | "" | "default" | "DEFAULT");
+                let on = timeout_is_set(&set.value);
                 if set.local {
                     self.lock_timeout = on && self.in_transaction();
                 } else {
@@ -121,5 +148,71 @@ impl TxState {
                 self.exclusive.push(table);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::parse_sql;
+
+    /// `lock_timeout` before each statement of `sql` (after the statements before it).
+    fn timeouts(sql: &str) -> Vec<bool> {
+        let mut tx = TxState::new(FileTransaction::Default, false);
+        parse_sql(sql)
+            .iter()
+            .map(|stmt| {
+                let before = tx.lock_timeout;
+                tx.advance(stmt, PgVersion::DEFAULT, |_| false);
+                before
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_timeout_values() {
+        for on in ["2s", "'2s'", "2000", "100ms", "0.5s", "1min"] {
+            assert!(timeout_is_set(on), "{on}");
+        }
+        for off in ["0", "'0'", "0s", "0ms", "DEFAULT", "default", ""] {
+            assert!(!timeout_is_set(off), "{off}");
+        }
+    }
+
+    #[test]
+    fn session_set_lasts_until_reset() {
+        let sql = "SET lock_timeout = '2s'; SELECT 1; BEGIN; SELECT 1; COMMIT; SELECT 1; RESET lock_timeout; SELECT 1";
+        assert_eq!(timeouts(sql), [false, true, true, true, true, true, true, false]);
+        assert_eq!(
+            timeouts("SET lock_timeout = '2s'; RESET ALL; SELECT 1"),
+            [false, true, false]
+        );
+        assert_eq!(
+            timeouts("SET lock_timeout = '2s'; SET lock_timeout = 0; SELECT 1"),
+            [false, true, false]
+        );
+        assert_eq!(timeouts("SET lock_timeout TO DEFAULT; SELECT 1"), [false, false]);
+    }
+
+    #[test]
+    fn set_local_lasts_until_the_transaction_ends() {
+        let sql = "BEGIN; SET LOCAL lock_timeout = '2s'; SELECT 1; COMMIT; SELECT 1";
+        assert_eq!(timeouts(sql), [false, false, true, true, false]);
+        // Outside a transaction block SET LOCAL has no effect.
+        assert_eq!(
+            timeouts("SET LOCAL lock_timeout = '2s'; SELECT 1"),
+            [false, false]
+        );
+        // A local 0 overrides the session value, until the end of the transaction.
+        let sql = "SET lock_timeout = '2s'; BEGIN; SET LOCAL lock_timeout = 0; SELECT 1; ROLLBACK; SELECT 1";
+        assert_eq!(timeouts(sql), [false, true, true, false, false, true]);
+    }
+
+    #[test]
+    fn rollback_undoes_a_session_set_made_in_the_transaction() {
+        let sql = "BEGIN; SET lock_timeout = '2s'; SELECT 1; ROLLBACK; SELECT 1";
+        assert_eq!(timeouts(sql), [false, false, true, true, false]);
+        let sql = "BEGIN; SET lock_timeout = '2s'; COMMIT; SELECT 1";
+        assert_eq!(timeouts(sql), [false, false, true, true]);
     }
 }

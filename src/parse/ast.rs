@@ -99,6 +99,13 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
         S::Commit { .. } => StmtKind::Commit,
         S::Rollback { savepoint: None, .. } => StmtKind::Rollback,
         S::Set(set) => set_var(set, sql),
+        S::Reset(r) => match &r.reset {
+            sp::Reset::ALL => StmtKind::Reset { name: None },
+            sp::Reset::ConfigurationParameter(name) => StmtKind::Reset {
+                name: Some(name.to_string().to_lowercase()),
+            },
+            sp::Reset::SessionAuthorization => StmtKind::Other { tag: tag_of(sql) },
+        },
         S::AlterType(t) => match &t.operation {
             sp::AlterTypeOperation::AddValue(add) => StmtKind::AlterTypeAddValue {
                 name: qualified(&t.name),

@@ -32,6 +32,25 @@ pub struct Stmt {
     pub kind: StmtKind,
 }
 
+impl Stmt {
+    /// The columns this statement defines, with their table: every column
+    /// of `CREATE TABLE` and of each `ALTER TABLE … ADD COLUMN`.
+    pub fn defined_columns(&self) -> Vec<(&QualifiedName, &ColumnDef)> {
+        match &self.kind {
+            StmtKind::CreateTable(t) => t.columns.iter().map(|c| (&t.name, c)).collect(),
+            StmtKind::AlterTable(a) => a
+                .actions
+                .iter()
+                .filter_map(|action| match action {
+                    AlterAction::AddColumn { column, .. } => Some((&a.table, column)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// What a statement is, with the facts rules look at.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {
@@ -503,4 +522,40 @@ pub fn parse_sql(sql: &str) -> Vec<Stmt> {
             )
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_set_and_reset() {
+        let stmts =
+            parse_sql("SET LOCAL lock_timeout = '2s'; SET lock_timeout TO 0; RESET Lock_Timeout; RESET ALL");
+        assert!(
+            matches!(&stmts[0].kind, StmtKind::Set(s) if s.name == "lock_timeout" && s.value == "2s" && s.local)
+        );
+        assert!(matches!(&stmts[1].kind, StmtKind::Set(s) if s.value == "0" && !s.local));
+        assert_eq!(
+            stmts[2].kind,
+            StmtKind::Reset {
+                name: Some("lock_timeout".into())
+            }
+        );
+        assert_eq!(stmts[3].kind, StmtKind::Reset { name: None });
+    }
+
+    #[test]
+    fn lists_defined_columns() {
+        let stmts =
+            parse_sql("CREATE TABLE t (a int, b text); ALTER TABLE s.u ADD COLUMN c json, DROP COLUMN d");
+        let names = |s: &Stmt| -> Vec<String> {
+            s.defined_columns()
+                .iter()
+                .map(|(t, c)| format!("{t}.{}", c.name))
+                .collect()
+        };
+        assert_eq!(names(&stmts[0]), ["t.a", "t.b"]);
+        assert_eq!(names(&stmts[1]), ["s.u.c"]);
+    }
 }

@@ -43,6 +43,9 @@ pub struct Column {
     pub not_null: bool,
     /// Declared `PRIMARY KEY` on the column itself.
     pub primary_key: bool,
+    /// Index of the file that added it (in `CREATE TABLE` or `ADD COLUMN`);
+    /// `None` when the history only saw it altered.
+    pub added_in: Option<usize>,
 }
 
 /// A named table constraint.
@@ -99,13 +102,26 @@ impl Table {
     }
 }
 
-fn column_of(def: &ColumnDef) -> Column {
+fn column_of(def: &ColumnDef, file_index: usize) -> Column {
     Column {
         name: def.name.clone(),
         ty: def.ty.storage(),
         not_null: def.not_null || def.primary_key,
         primary_key: def.primary_key,
+        added_in: Some(file_index),
     }
+}
+
+/// The foreign key an inline `REFERENCES` on a column definition creates.
+fn inline_foreign_key(def: &ColumnDef) -> Option<TableConstraint> {
+    Some(TableConstraint {
+        name: None,
+        kind: ConstraintKind::ForeignKey {
+            columns: vec![def.name.clone()],
+            references: def.references.clone()?,
+        },
+        validated: true,
+    })
 }
 
 impl Schema {
@@ -152,8 +168,8 @@ impl Schema {
                 }
                 let mut table = Table {
                     created_in: Some(file_index),
-                    columns: t.columns.iter().map(column_of).collect(),
-                    constraints: Vec::new(),
+                    columns: t.columns.iter().map(|c| column_of(c, file_index)).collect(),
+                    constraints: t.columns.iter().filter_map(inline_foreign_key).collect(),
                     partitioned: t.partitioned,
                 };
                 for c in &t.constraints {
@@ -198,7 +214,7 @@ impl Schema {
             }
             StmtKind::AlterTable(a) => {
                 for action in &a.actions {
-                    self.alter(&a.table, action);
+                    self.alter(&a.table, action, file_index);
                 }
             }
             _ => {}
@@ -221,7 +237,7 @@ impl Schema {
         );
     }
 
-    fn alter(&mut self, name: &QualifiedName, action: &AlterAction) {
+    fn alter(&mut self, name: &QualifiedName, action: &AlterAction, file_index: usize) {
         match action {
             AlterAction::RenameTable { to } => {
                 if let Some(table) = self.tables.remove(&name.key()) {
@@ -251,7 +267,8 @@ impl Schema {
         let table = self.table_mut(name);
         match action {
             AlterAction::AddColumn { column, .. } if table.column(&column.name).is_none() => {
-                table.columns.push(column_of(column));
+                table.columns.push(column_of(column, file_index));
+                table.constraints.extend(inline_foreign_key(column));
             }
             AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
             AlterAction::AlterType { column, ty, .. } => {
@@ -263,6 +280,7 @@ impl Schema {
                         ty: ty.clone(),
                         not_null: false,
                         primary_key: false,
+                        added_in: None,
                     });
                 }
             }
@@ -344,6 +362,22 @@ mod tests {
             .table(&name("t"))
             .unwrap()
             .has_validated_not_null_check(&Ident::new("c")));
+    }
+
+    #[test]
+    fn tracks_inline_foreign_keys_and_where_columns_were_added() {
+        let s = schema_after("CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (p_id int REFERENCES p (id));\nALTER TABLE c ADD COLUMN q_id int REFERENCES q");
+        let c = s.table(&name("c")).unwrap();
+        let referenced: Vec<String> = c
+            .constraints
+            .iter()
+            .filter_map(|k| match &k.kind {
+                ConstraintKind::ForeignKey { references, .. } => Some(references.to_string()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(referenced, ["p", "q"]);
+        assert_eq!(c.column(&Ident::new("q_id")).unwrap().added_in, Some(0));
     }
 
     #[test]

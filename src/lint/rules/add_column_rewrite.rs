@@ -34,7 +34,7 @@ then the `set-not-null` plan if the column must be NOT NULL.",
 };
 
 /// Why adding `column` rewrites the table on `pg`, if it does.
-fn rewrite_reason(column: &ColumnDef, pg: PgVersion, constrained_domain: bool) -> Option<String> {
+pub(crate) fn rewrite_reason(column: &ColumnDef, pg: PgVersion, constrained_domain: bool) -> Option<String> {
     if column.ty.is_serial() {
         return Some(format!("`{}` fills every row from a sequence", column.ty.base));
     }

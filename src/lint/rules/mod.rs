@@ -3,19 +3,33 @@
 use super::Rule;
 
 pub(crate) mod add_check_constraint;
+pub(crate) mod add_column_json;
 pub(crate) mod add_column_not_null_without_default;
 pub(crate) mod add_column_rewrite;
 pub(crate) mod add_foreign_key;
 pub(crate) mod add_primary_key;
 pub(crate) mod add_unique_constraint;
+pub(crate) mod ban_char_type;
 pub(crate) mod change_column_type;
 pub(crate) mod concurrently_in_transaction;
 pub(crate) mod create_index_non_concurrent;
+pub(crate) mod drop_column;
 pub(crate) mod drop_index_non_concurrent;
+pub(crate) mod drop_not_null;
+pub(crate) mod drop_table;
 pub(crate) mod misnamed_migration;
+pub(crate) mod missing_lock_timeout;
+pub(crate) mod multiple_exclusive_locks_in_transaction;
 pub(crate) mod parse_error;
+pub(crate) mod prefer_bigint;
+pub(crate) mod prefer_identity;
+pub(crate) mod prefer_text;
+pub(crate) mod prefer_timestamptz;
 pub(crate) mod psql_meta_command;
+pub(crate) mod rename_column;
+pub(crate) mod rename_table;
 pub(crate) mod set_not_null;
+pub(crate) mod slow_statement_after_exclusive_lock;
 pub(crate) mod unused_ignore;
 pub(crate) mod validate_in_same_transaction;
 pub(crate) mod whole_table_dml;
@@ -35,6 +49,20 @@ pub static ALL: &[&Rule] = &[
     &add_primary_key::RULE,
     &validate_in_same_transaction::RULE,
     &whole_table_dml::RULE,
+    &multiple_exclusive_locks_in_transaction::RULE,
+    &slow_statement_after_exclusive_lock::RULE,
+    &missing_lock_timeout::RULE,
+    &rename_column::RULE,
+    &rename_table::RULE,
+    &drop_column::RULE,
+    &drop_table::RULE,
+    &drop_not_null::RULE,
+    &add_column_json::RULE,
+    &prefer_bigint::RULE,
+    &prefer_text::RULE,
+    &prefer_timestamptz::RULE,
+    &prefer_identity::RULE,
+    &ban_char_type::RULE,
     &parse_error::RULE,
     &psql_meta_command::RULE,
     &unused_ignore::RULE,

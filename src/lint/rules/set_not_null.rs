@@ -1,8 +1,9 @@
 //! `set-not-null`: `ALTER COLUMN … SET NOT NULL` scans the table under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
-use crate::pg::LockMode;
+use crate::parse::{AlterAction, AlterTable, ConstraintKind, Stmt, StmtKind};
+use crate::pg::{Ident, LockMode, PgVersion};
+use crate::schema::Table;
 
 pub(crate) static RULE: Rule = Rule {
     id: "set-not-null",
@@ -32,6 +33,24 @@ Each statement in its own transaction.",
     check,
 };
 
+/// Whether `SET NOT NULL` on `column`, as a subcommand of `alter`, scans the table.
+///
+/// PG 12+ uses a validated CHECK (col IS NOT NULL), unless the same
+/// statement drops it (then the scan comes back).
+pub(crate) fn scans(table: Option<&Table>, alter: &AlterTable, column: &Ident, pg: PgVersion) -> bool {
+    let proven = pg.at_least(12)
+        && table.is_some_and(|t| {
+            t.constraints.iter().any(|c| {
+                c.validated
+                    && matches!(&c.kind, ConstraintKind::Check { not_null_columns } if not_null_columns.contains(column))
+                    && !alter.actions.iter().any(|a| {
+                        matches!(a, AlterAction::DropConstraint { name, .. } if Some(name) == c.name.as_ref())
+                    })
+            })
+        });
+    !proven
+}
+
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let StmtKind::AlterTable(alter) = &stmt.kind else {
         return;
@@ -44,19 +63,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let AlterAction::SetNotNull { column } = action else {
             continue;
         };
-        // PG 12+ uses a validated CHECK (col IS NOT NULL), unless the same
-        // statement drops it (then the scan comes back).
-        let proven = cx.pg_version().at_least(12)
-            && table.is_some_and(|t| {
-                t.constraints.iter().any(|c| {
-                    c.validated
-                        && matches!(&c.kind, crate::parse::ConstraintKind::Check { not_null_columns } if not_null_columns.contains(column))
-                        && !alter.actions.iter().any(|a| {
-                            matches!(a, AlterAction::DropConstraint { name, .. } if Some(name) == c.name.as_ref())
-                        })
-                })
-            });
-        if proven {
+        if !scans(table, alter, column, cx.pg_version()) {
             continue;
         }
         let help = if cx.pg_version().at_least(18) {
