@@ -47,6 +47,12 @@ pub struct TxState {
     pub not_valid_added: Vec<((String, String), Ident)>,
     /// Existing tables this transaction already holds ACCESS EXCLUSIVE on.
     pub exclusive: Vec<QualifiedName>,
+    /// Enum labels added by `ALTER TYPE … ADD VALUE` earlier in this
+    /// transaction: (type, label). PostgreSQL 12+ refuses to use them until commit.
+    pub enum_values_added: Vec<(QualifiedName, String)>,
+    /// Types created earlier in this transaction (keys): before PostgreSQL 12,
+    /// `ADD VALUE` inside a transaction block is allowed only for these.
+    pub types_created: Vec<(String, String)>,
     /// Whether `lock_timeout` is set for this statement (session or transaction).
     pub lock_timeout: bool,
     session_lock_timeout: bool,
@@ -69,6 +75,8 @@ impl TxState {
             base,
             not_valid_added: Vec::new(),
             exclusive: Vec::new(),
+            enum_values_added: Vec::new(),
+            types_created: Vec::new(),
             lock_timeout: false,
             session_lock_timeout: false,
             session_at_begin: false,
@@ -84,6 +92,8 @@ impl TxState {
         self.kind = self.base;
         self.not_valid_added.clear();
         self.exclusive.clear();
+        self.enum_values_added.clear();
+        self.types_created.clear();
         self.lock_timeout = self.session_lock_timeout;
     }
 
@@ -127,6 +137,13 @@ impl TxState {
         if !self.in_transaction() {
             return;
         }
+        match &stmt.kind {
+            StmtKind::AlterTypeAddValue { name, value } => {
+                self.enum_values_added.push((name.clone(), value.clone()));
+            }
+            StmtKind::CreateType { name, .. } => self.types_created.push(name.key()),
+            _ => {}
+        }
         if let StmtKind::AlterTable(a) = &stmt.kind {
             for action in &a.actions {
                 if let AlterAction::AddConstraint {
@@ -165,6 +182,18 @@ mod tests {
                 let before = tx.lock_timeout;
                 tx.advance(stmt, PgVersion::DEFAULT, |_| false);
                 before
+            })
+            .collect()
+    }
+
+    /// The state after each statement of `sql`, linted in autocommit.
+    fn states(sql: &str) -> Vec<TxState> {
+        let mut tx = TxState::new(FileTransaction::Default, false);
+        parse_sql(sql)
+            .iter()
+            .map(|stmt| {
+                tx.advance(stmt, PgVersion::DEFAULT, |_| false);
+                tx.clone()
             })
             .collect()
     }
@@ -214,5 +243,18 @@ mod tests {
         assert_eq!(timeouts(sql), [false, false, true, true, false]);
         let sql = "BEGIN; SET lock_timeout = '2s'; COMMIT; SELECT 1";
         assert_eq!(timeouts(sql), [false, false, true, true]);
+    }
+
+    #[test]
+    fn remembers_enum_values_and_types_until_the_transaction_ends() {
+        let s = states(
+            "ALTER TYPE a ADD VALUE 'x';\nBEGIN;\nCREATE TYPE t AS ENUM ('p');\n\
+             ALTER TYPE s.e ADD VALUE 'it''s';\nCOMMIT;",
+        );
+        assert!(s[0].enum_values_added.is_empty(), "autocommit remembers nothing");
+        assert_eq!(s[2].types_created, [("public".to_string(), "t".to_string())]);
+        let (ty, value) = &s[3].enum_values_added[0];
+        assert_eq!((ty.to_string().as_str(), value.as_str()), ("s.e", "it's"));
+        assert!(s[4].enum_values_added.is_empty() && s[4].types_created.is_empty());
     }
 }

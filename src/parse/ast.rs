@@ -91,6 +91,9 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
             full: v.full,
             tables: v.table_name.iter().map(qualified).collect(),
         },
+        S::CreateView(v) if v.materialized => StmtKind::CreateMatView {
+            name: qualified(&v.name),
+        },
         S::RefreshMaterializedView(r) => StmtKind::RefreshMatView {
             name: qualified(&r.name),
             concurrently: r.concurrently,
@@ -456,6 +459,7 @@ fn alter_action(op: &sp::AlterTableOperation) -> AlterAction {
         O::DetachPartitionOf { partition, mode } => AlterAction::DetachPartition {
             partition: qualified(partition),
             concurrently: matches!(mode, Some(sp::DetachPartitionMode::Concurrently)),
+            finalize: matches!(mode, Some(sp::DetachPartitionMode::Finalize)),
         },
         O::RenameColumn {
             old_column_name,

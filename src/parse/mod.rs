@@ -68,6 +68,10 @@ pub enum StmtKind {
     Cluster {
         table: Option<QualifiedName>,
     },
+    /// `CREATE MATERIALIZED VIEW name AS …`.
+    CreateMatView {
+        name: QualifiedName,
+    },
     /// `REFRESH MATERIALIZED VIEW [CONCURRENTLY] name`.
     RefreshMatView {
         name: QualifiedName,
@@ -341,6 +345,8 @@ pub enum AlterAction {
     DetachPartition {
         partition: QualifiedName,
         concurrently: bool,
+        /// `FINALIZE`: completes an interrupted `CONCURRENTLY` detach.
+        finalize: bool,
     },
     /// `ALTER COLUMN c SET STATISTICS n`, `SET (attribute_option …)`.
     SetColumnStatistics {

@@ -578,6 +578,10 @@ fn create(c: &mut Cursor) -> Option<StmtKind> {
             as_query: false,
         }));
     }
+    if c.eat(&["MATERIALIZED", "VIEW"]) {
+        c.eat(&["IF", "NOT", "EXISTS"]);
+        return Some(StmtKind::CreateMatView { name: c.name()? });
+    }
     if c.eat(&["TRIGGER"]) || c.eat(&["CONSTRAINT", "TRIGGER"]) {
         while !c.at_end() {
             if c.eat(&["ON"]) {
@@ -825,6 +829,20 @@ mod tests {
             one("CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS 'SELECT 1'"),
             StmtKind::Other { tag } if tag == "CREATE FUNCTION"
         ));
+    }
+
+    #[test]
+    fn recognises_materialized_views_either_way() {
+        for sql in [
+            "CREATE MATERIALIZED VIEW s.\"Mv\" AS SELECT 1 AS x",
+            "CREATE MATERIALIZED VIEW IF NOT EXISTS s.\"Mv\" AS SELECT 1 AS x WITH NO DATA",
+        ] {
+            let StmtKind::CreateMatView { name } = one(sql) else {
+                panic!("{sql}")
+            };
+            assert_eq!(name.to_string(), "s.\"Mv\"");
+        }
+        assert!(matches!(one("CREATE VIEW v AS SELECT 1"), StmtKind::Other { .. }));
     }
 
     #[test]

@@ -19,8 +19,19 @@ pub struct Schema {
     tables: HashMap<Key, Table>,
     /// Index name (schema, name) → table key.
     indexes: HashMap<Key, Index>,
-    /// Domains created by the history, and whether they carry a constraint.
-    domains: HashMap<Key, bool>,
+    /// Domains the history created or altered.
+    domains: HashMap<Key, Domain>,
+    /// Materialized views the history created → index of the file that created each.
+    matviews: HashMap<Key, usize>,
+}
+
+/// A domain the history created or altered.
+#[derive(Debug, Clone, Copy, Default)]
+struct Domain {
+    /// Whether it carries a constraint.
+    constrained: bool,
+    /// Index of the file that created it; `None` when the history only altered it.
+    created_in: Option<usize>,
 }
 
 /// A table the history created.
@@ -151,8 +162,17 @@ impl Schema {
         };
         self.domains
             .get(&(schema.to_string(), name.to_string()))
-            .copied()
-            .unwrap_or(false)
+            .is_some_and(|d| d.constrained)
+    }
+
+    /// Index of the file that created the domain `name`, if the history did.
+    pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
+        self.domains.get(&name.key()).and_then(|d| d.created_in)
+    }
+
+    /// Index of the file that created the materialized view `name`, if the history did.
+    pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
+        self.matviews.get(&name.key()).copied()
     }
 
     fn table_mut(&mut self, name: &QualifiedName) -> &mut Table {
@@ -199,17 +219,34 @@ impl Schema {
                     self.indexes.remove(&name.key());
                 }
             }
-            StmtKind::Drop(d) if d.kind == crate::parse::ObjectKind::Table => {
+            StmtKind::Drop(d) => {
                 for name in &d.names {
-                    self.tables.remove(&name.key());
+                    match d.kind {
+                        crate::parse::ObjectKind::Table => {
+                            self.tables.remove(&name.key());
+                        }
+                        crate::parse::ObjectKind::MaterializedView => {
+                            self.matviews.remove(&name.key());
+                        }
+                        _ => {}
+                    }
                 }
             }
+            StmtKind::CreateMatView { name } => {
+                self.matviews.insert(name.key(), file_index);
+            }
             StmtKind::CreateDomain { name, has_check } => {
-                self.domains.insert(name.key(), *has_check);
+                self.domains.insert(
+                    name.key(),
+                    Domain {
+                        constrained: *has_check,
+                        created_in: Some(file_index),
+                    },
+                );
             }
             StmtKind::AlterDomain(d) => {
                 if let crate::parse::DomainAction::AddConstraint { .. } = d.action {
-                    self.domains.insert(d.name.key(), true);
+                    self.domains.entry(d.name.key()).or_default().constrained = true;
                 }
             }
             StmtKind::AlterTable(a) => {
@@ -378,6 +415,26 @@ mod tests {
             .collect();
         assert_eq!(referenced, ["p", "q"]);
         assert_eq!(c.column(&Ident::new("q_id")).unwrap().added_in, Some(0));
+    }
+
+    #[test]
+    fn tracks_domains_and_matviews() {
+        let s = schema_after(
+            "CREATE DOMAIN d AS int;\nALTER DOMAIN d ADD CONSTRAINT p CHECK (VALUE > 0);\n\
+             ALTER DOMAIN other ADD CONSTRAINT p CHECK (VALUE > 0);\n\
+             CREATE MATERIALIZED VIEW s.\"Mv\" AS SELECT 1 AS x",
+        );
+        assert!(s.is_constrained_domain("d") && s.is_constrained_domain("other"));
+        assert_eq!(s.domain_created_in(&name("d")), Some(0));
+        assert_eq!(s.domain_created_in(&name("other")), None);
+        let mv = QualifiedName {
+            schema: Some(Ident::new("s")),
+            name: Ident::new("Mv"),
+        };
+        assert_eq!(s.matview_created_in(&mv), Some(0));
+        assert_eq!(s.matview_created_in(&name("mv")), None);
+        let s = schema_after("CREATE MATERIALIZED VIEW mv AS SELECT 1 AS x;\nDROP MATERIALIZED VIEW mv");
+        assert_eq!(s.matview_created_in(&name("mv")), None);
     }
 
     #[test]

@@ -6,17 +6,24 @@ pub(crate) mod add_check_constraint;
 pub(crate) mod add_column_json;
 pub(crate) mod add_column_not_null_without_default;
 pub(crate) mod add_column_rewrite;
+pub(crate) mod add_exclusion_constraint;
 pub(crate) mod add_foreign_key;
 pub(crate) mod add_primary_key;
 pub(crate) mod add_unique_constraint;
+pub(crate) mod alter_domain_add_constraint;
+pub(crate) mod attach_partition_scan;
 pub(crate) mod ban_char_type;
 pub(crate) mod change_column_type;
+pub(crate) mod cluster;
 pub(crate) mod concurrently_in_transaction;
 pub(crate) mod create_index_non_concurrent;
+pub(crate) mod detach_partition_non_concurrent;
 pub(crate) mod drop_column;
 pub(crate) mod drop_index_non_concurrent;
 pub(crate) mod drop_not_null;
 pub(crate) mod drop_table;
+pub(crate) mod enum_add_value_in_transaction;
+pub(crate) mod lock_table;
 pub(crate) mod misnamed_migration;
 pub(crate) mod missing_lock_timeout;
 pub(crate) mod multiple_exclusive_locks_in_transaction;
@@ -26,11 +33,16 @@ pub(crate) mod prefer_identity;
 pub(crate) mod prefer_text;
 pub(crate) mod prefer_timestamptz;
 pub(crate) mod psql_meta_command;
+pub(crate) mod refresh_matview_non_concurrent;
+pub(crate) mod reindex_non_concurrent;
 pub(crate) mod rename_column;
 pub(crate) mod rename_table;
+pub(crate) mod set_logged_unlogged;
 pub(crate) mod set_not_null;
 pub(crate) mod slow_statement_after_exclusive_lock;
+pub(crate) mod truncate;
 pub(crate) mod unused_ignore;
+pub(crate) mod vacuum_full;
 pub(crate) mod validate_in_same_transaction;
 pub(crate) mod whole_table_dml;
 
@@ -47,7 +59,19 @@ pub static ALL: &[&Rule] = &[
     &add_check_constraint::RULE,
     &add_unique_constraint::RULE,
     &add_primary_key::RULE,
+    &add_exclusion_constraint::RULE,
+    &reindex_non_concurrent::RULE,
+    &refresh_matview_non_concurrent::RULE,
+    &attach_partition_scan::RULE,
+    &detach_partition_non_concurrent::RULE,
+    &set_logged_unlogged::RULE,
+    &vacuum_full::RULE,
+    &cluster::RULE,
+    &lock_table::RULE,
+    &truncate::RULE,
+    &alter_domain_add_constraint::RULE,
     &validate_in_same_transaction::RULE,
+    &enum_add_value_in_transaction::RULE,
     &whole_table_dml::RULE,
     &multiple_exclusive_locks_in_transaction::RULE,
     &slow_statement_after_exclusive_lock::RULE,

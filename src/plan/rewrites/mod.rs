@@ -9,7 +9,10 @@ pub(crate) mod add_column_rewrite;
 pub(crate) mod add_foreign_key;
 pub(crate) mod add_unique_or_primary_key;
 pub(crate) mod create_index;
+pub(crate) mod detach_concurrently;
 pub(crate) mod drop_index;
+pub(crate) mod refresh_concurrently;
+pub(crate) mod reindex_concurrently;
 pub(crate) mod set_not_null;
 pub(crate) mod split_transaction;
 pub(crate) mod whole_table_dml;
@@ -35,6 +38,9 @@ pub static ALL: &[&Rewrite] = &[
     &add_column_rewrite::REWRITE,
     &whole_table_dml::REWRITE,
     &split_transaction::REWRITE,
+    &reindex_concurrently::REWRITE,
+    &refresh_concurrently::REWRITE,
+    &detach_concurrently::REWRITE,
 ];
 
 /// The rewrite that answers findings of `rule`.
