@@ -189,8 +189,9 @@ impl fmt::Display for Ident {
     }
 }
 
-/// A possibly schema-qualified relation name.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// A possibly schema-qualified relation name. Serialised as its SQL
+/// spelling (`public."Users"`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct QualifiedName {
     /// The schema, when the statement named one.
     pub schema: Option<Ident>,
@@ -209,6 +210,12 @@ impl QualifiedName {
     pub fn key(&self) -> (String, String) {
         let schema = self.schema.as_ref().map_or("public", Ident::as_str);
         (schema.to_string(), self.name.as_str().to_string())
+    }
+}
+
+impl Serialize for QualifiedName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 

@@ -6,8 +6,7 @@ use serde::Serialize;
 use std::fmt;
 
 /// A table-level lock mode, weakest first, as listed in the PostgreSQL docs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LockMode {
     AccessShare,
     RowShare,
@@ -143,6 +142,13 @@ impl LockMode {
         } else {
             Blocks::Nothing
         }
+    }
+}
+
+/// Serialised as its SQL spelling, e.g. `"ACCESS EXCLUSIVE"`.
+impl Serialize for LockMode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.sql_name())
     }
 }
 
