@@ -5,14 +5,18 @@
 //! exits the process.
 
 use crate::config::{self, Config};
-use crate::lint::{self, docs, rules, LintOutcome, LintSettings, Severity};
+use crate::lint::{docs, rules, FileLint, LintOutcome, LintSettings, Linter, Severity, Summary};
+use crate::parse::{parse_source_indexed, Stmt};
 use crate::pg::PgVersion;
 use crate::plan;
 use crate::report::{self, Format, TextStyle};
-use crate::source::{self, DiscoveryWarning};
+use crate::source::{self, DiscoveryWarning, MigrationFile, Source};
 use clap::{Parser, Subcommand, ValueEnum};
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
 
 /// Zero-downtime PostgreSQL migrations: lint, plan and apply.
 #[derive(Debug, Parser)]
@@ -242,16 +246,77 @@ pub fn resolve(args: LintArgs) -> Result<LintRun, Error> {
 /// Discovers, reads and lints the migrations of `run`.
 pub fn lint_paths(run: &LintRun) -> Result<(LintOutcome, Vec<DiscoveryWarning>), Error> {
     let discovery = source::discover(&run.paths, &run.exclude)?;
-    let sources = discovery
-        .files
-        .into_iter()
-        .map(source::read)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((lint::lint(sources, &run.settings), discovery.warnings))
+    let mut files = Vec::with_capacity(discovery.files.len());
+    let summary = lint_files(discovery.files, &run.settings, |file| {
+        files.push(file);
+        Ok(())
+    })?;
+    Ok((LintOutcome { files, summary }, discovery.warnings))
+}
+
+/// Reads, splits and parses `files` on worker threads (one per core) and
+/// lints them on this thread in history order (the schema model is
+/// sequential), handing each linted file to `sink` as soon as it is done.
+/// At most a few files per worker are in flight, so memory does not grow
+/// with the number of files. The result is [`crate::lint::lint`]'s over
+/// [`source::read`] of every file; a read error is the first in history order.
+pub fn lint_files(
+    files: Vec<MigrationFile>,
+    settings: &LintSettings,
+    mut sink: impl FnMut(FileLint) -> Result<(), Error>,
+) -> Result<Summary, Error> {
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let mut linter = Linter::new(settings);
+    if workers <= 1 {
+        for file in files {
+            let source = source::read(file)?;
+            let stmts = parse_source_indexed(&source);
+            sink(linter.file(source, &stmts))?;
+        }
+        return Ok(linter.summary());
+    }
+    type Parsed = Result<(Source, Vec<(usize, Stmt)>), source::Error>;
+    let next = AtomicUsize::new(0);
+    let files = &files;
+    std::thread::scope(|scope| {
+        let (tx, rx) = mpsc::sync_channel::<(usize, Parsed)>(workers * 4);
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(file) = files.get(i) else { break };
+                let parsed = source::read(file.clone()).map(|source| {
+                    let stmts = parse_source_indexed(&source);
+                    (source, stmts)
+                });
+                // The receiver is gone after an error: stop.
+                if tx.send((i, parsed)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(tx);
+        // Files that arrived before an earlier one, by index.
+        let mut early: BTreeMap<usize, Parsed> = BTreeMap::new();
+        let mut wanted = 0;
+        for (i, parsed) in rx.iter() {
+            early.insert(i, parsed);
+            while let Some(parsed) = early.remove(&wanted) {
+                let (source, stmts) = parsed?;
+                sink(linter.file(source, &stmts))?;
+                wanted += 1;
+            }
+        }
+        Ok(linter.summary())
+    })
 }
 
 fn lint_command(run: &LintRun) -> Result<u8, Error> {
-    let (outcome, warnings) = lint_paths(run)?;
+    let discovery = source::discover(&run.paths, &run.exclude)?;
+    let warnings = discovery.warnings;
     let mut err = std::io::stderr().lock();
     for warning in warnings {
         if let DiscoveryWarning::DuplicateVersion {
@@ -270,15 +335,22 @@ fn lint_command(run: &LintRun) -> Result<u8, Error> {
     }
     let stdout = std::io::stdout();
     let style = TextStyle::coloured(report::use_colour(stdout.is_terminal()));
-    let mut out = stdout.lock();
-    report::render(&outcome, run.format, &style, &mut out)?;
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
+    // Written file by file as the files are linted; see `report::Stream`.
+    let mut stream = report::Stream::new(run.format, style, &mut out);
+    let mut worst = None;
+    let summary = lint_files(discovery.files, &run.settings, |file| {
+        worst = worst.max(file.findings.iter().map(|f| f.severity).max());
+        Ok(stream.file(file)?)
+    })?;
+    stream.finish(&summary)?;
     out.flush()?;
     let threshold = match run.fail_on {
         FailOn::Error => Some(Severity::Error),
         FailOn::Warning => Some(Severity::Warning),
         FailOn::Never => None,
     };
-    let failed = matches!((threshold, outcome.worst()), (Some(t), Some(w)) if w >= t);
+    let failed = matches!((threshold, worst), (Some(t), Some(w)) if w >= t);
     Ok(u8::from(failed))
 }
 

@@ -36,7 +36,15 @@ fn volatility_table_matches_pg_proc() {
             None => missing += 1,
         }
     }
-    assert!(wrong.is_empty(), "volatility disagrees with pg_proc:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "volatility disagrees with pg_proc:\n{}",
+        wrong.join("\n")
+    );
     // A newer server may add functions; the table must still know nearly all.
-    assert!(missing * 100 < rows.len(), "{missing} of {} pg_proc names unknown", rows.len());
+    assert!(
+        missing * 100 < rows.len(),
+        "{missing} of {} pg_proc names unknown",
+        rows.len()
+    );
 }

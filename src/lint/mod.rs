@@ -24,7 +24,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 pub use locks::{alter_action_lock, statement_locks};
-pub use run::{lint, lint_snippet, FileLint, LintOutcome, Summary};
+pub use run::{lint, lint_snippet, FileLint, LintOutcome, Linter, Summary};
 pub use tx::{TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.

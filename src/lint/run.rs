@@ -47,26 +47,60 @@ impl LintOutcome {
 /// Lints sources in history order: each file sees the schema every earlier
 /// file (and earlier statement of its own) left.
 pub fn lint(sources: Vec<Source>, settings: &LintSettings) -> LintOutcome {
-    let mut schema = Schema::default();
-    let mut files = Vec::with_capacity(sources.len());
-    let mut summary = Summary {
-        files: sources.len(),
-        ..Summary::default()
-    };
-    for (file_index, source) in sources.into_iter().enumerate() {
-        let stmts = parse_source_indexed(&source);
-        summary.statements += stmts.len();
-        let findings = lint_file(&source, &stmts, file_index, &mut schema, settings);
+    let mut linter = Linter::new(settings);
+    let files = sources
+        .into_iter()
+        .map(|source| {
+            let stmts = parse_source_indexed(&source);
+            linter.file(source, &stmts)
+        })
+        .collect();
+    LintOutcome {
+        files,
+        summary: linter.summary(),
+    }
+}
+
+/// The linter's state between files, for callers that read and parse files
+/// themselves (in parallel, say) and feed them in history order, one at a
+/// time, so that a file's statements can be dropped once it is linted.
+/// [`lint`] is this with [`parse_source_indexed`] on every file.
+pub struct Linter<'a> {
+    settings: &'a LintSettings,
+    schema: Schema,
+    summary: Summary,
+}
+
+impl<'a> Linter<'a> {
+    /// A linter at the start of the history.
+    pub fn new(settings: &'a LintSettings) -> Linter<'a> {
+        Linter {
+            settings,
+            schema: Schema::default(),
+            summary: Summary::default(),
+        }
+    }
+
+    /// Lints the next file of the history; `stmts` is `parse_source_indexed(&source)`.
+    pub fn file(&mut self, source: Source, stmts: &[(usize, Stmt)]) -> FileLint {
+        let file_index = self.summary.files;
+        self.summary.files += 1;
+        self.summary.statements += stmts.len();
+        let findings = lint_file(&source, stmts, file_index, &mut self.schema, self.settings);
         for f in &findings {
             match f.severity {
-                Severity::Error => summary.errors += 1,
-                Severity::Warning => summary.warnings += 1,
-                Severity::Info => summary.infos += 1,
+                Severity::Error => self.summary.errors += 1,
+                Severity::Warning => self.summary.warnings += 1,
+                Severity::Info => self.summary.infos += 1,
             }
         }
-        files.push(FileLint { source, findings });
+        FileLint { source, findings }
     }
-    LintOutcome { files, summary }
+
+    /// Totals over the files linted so far.
+    pub fn summary(&self) -> Summary {
+        self.summary
+    }
 }
 
 fn lint_file(

@@ -21,7 +21,7 @@
 //! characters, `end_line`/`end_column` exclusive. Pretty-printed, with a
 //! trailing newline.
 
-use super::FileView;
+use super::{FileView, Located};
 use crate::lint::{Category, Severity, Summary};
 use crate::pg::Blocks;
 use serde::Serialize;
@@ -62,30 +62,80 @@ pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Wr
         .iter()
         .flat_map(|file| {
             let path = file.path();
-            file.findings.iter().map(move |l| {
-                let f = l.finding;
-                JsonFinding {
-                    rule: f.rule.id,
-                    category: f.rule.category,
-                    severity: f.severity,
-                    file: path.clone(),
-                    line: l.start.line,
-                    column: l.start.column,
-                    end_line: l.end.line,
-                    end_column: l.end.column,
-                    message: &f.message,
-                    help: f.help.as_deref(),
-                    label: f.label.as_deref(),
-                    lock: f.lock.map(|m| m.sql_name()),
-                    blocks: f.blocks(),
-                    table: f.table.as_ref().map(ToString::to_string),
-                    rewrite: f.rule.rewritable,
-                }
-            })
+            file.findings.iter().map(move |l| json_finding(&path, l))
         })
         .collect();
     serde_json::to_writer_pretty(&mut *out, &Report { findings, summary })?;
     writeln!(out)
+}
+
+fn json_finding<'a>(path: &str, l: &Located<'a>) -> JsonFinding<'a> {
+    let f = l.finding;
+    JsonFinding {
+        rule: f.rule.id,
+        category: f.rule.category,
+        severity: f.severity,
+        file: path.to_string(),
+        line: l.start.line,
+        column: l.start.column,
+        end_line: l.end.line,
+        end_column: l.end.column,
+        message: &f.message,
+        help: f.help.as_deref(),
+        label: f.label.as_deref(),
+        lock: f.lock.map(|m| m.sql_name()),
+        blocks: f.blocks(),
+        table: f.table.as_ref().map(ToString::to_string),
+        rewrite: f.rule.rewritable,
+    }
+}
+
+/// Writes `value` pretty-printed as [`render`] would at `indent` spaces of
+/// nesting: every line but the first is indented (JSON strings hold no raw
+/// line breaks, so every line break is the formatter's).
+fn write_nested(value: &impl Serialize, indent: &str, out: &mut dyn Write) -> io::Result<()> {
+    let text = serde_json::to_string_pretty(value)?;
+    let mut lines = text.split('\n');
+    if let Some(first) = lines.next() {
+        out.write_all(first.as_bytes())?;
+    }
+    for line in lines {
+        out.write_all(b"\n")?;
+        out.write_all(indent.as_bytes())?;
+        out.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Streams one file's findings (for [`super::Stream`]); `written` counts the
+/// findings written before. Returns the new count.
+pub(crate) fn render_file(file: &FileView<'_>, mut written: usize, out: &mut dyn Write) -> io::Result<usize> {
+    if file.findings.is_empty() {
+        return Ok(written);
+    }
+    let path = file.path();
+    for l in &file.findings {
+        out.write_all(if written == 0 {
+            b"{\n  \"findings\": [\n    "
+        } else {
+            b",\n    "
+        })?;
+        write_nested(&json_finding(&path, l), "    ", out)?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// Ends a streamed document: closes the findings and writes the summary.
+pub(crate) fn render_end(summary: &Summary, written: usize, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(if written == 0 {
+        b"{\n  \"findings\": [],\n"
+    } else {
+        b"\n  ],\n"
+    })?;
+    out.write_all(b"  \"summary\": ")?;
+    write_nested(summary, "  ", out)?;
+    out.write_all(b"\n}\n")
 }
 
 #[cfg(test)]
@@ -142,6 +192,22 @@ mod tests {
         assert_eq!(no_lock["table"], Value::Null);
         assert_eq!(doc["summary"]["errors"], 1);
         assert_eq!(doc["summary"]["statements"], 4);
+    }
+
+    #[test]
+    fn streamed_output_is_identical() {
+        for outcome in [example::outcome(), example::clean()] {
+            for format in [Format::Json, Format::Text, Format::Github, Format::Sarif] {
+                let mut buf = Vec::new();
+                let mut stream = crate::report::Stream::new(format, TextStyle::plain(), &mut buf);
+                for file in outcome.files.clone() {
+                    stream.file(file).unwrap();
+                }
+                stream.finish(&outcome.summary).unwrap();
+                let expected = render_to_string(&outcome, format, &TextStyle::plain());
+                assert_eq!(String::from_utf8(buf).unwrap(), expected, "{format}");
+            }
+        }
     }
 
     #[test]

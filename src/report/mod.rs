@@ -24,7 +24,7 @@ mod text;
 
 pub use line_index::{LineIndex, Position};
 
-use crate::lint::{FileLint, Finding, LintOutcome};
+use crate::lint::{FileLint, Finding, LintOutcome, Summary};
 use std::io::{self, Write};
 
 /// An output format for lint results.
@@ -162,29 +162,86 @@ pub(crate) struct Located<'a> {
 }
 
 fn located(outcome: &LintOutcome) -> Vec<FileView<'_>> {
-    outcome
-        .files
-        .iter()
-        .map(|lint| {
-            let index = LineIndex::new(&lint.source.text);
-            let mut findings: Vec<&Finding> = lint.findings.iter().collect();
-            // Stable: findings on the same span keep the linter's order.
-            findings.sort_by_key(|f| (f.span.start, f.span.end));
-            let findings = findings
-                .into_iter()
-                .map(|finding| Located {
-                    finding,
-                    start: index.position(finding.span.start),
-                    end: index.position(finding.span.end.max(finding.span.start)),
-                })
-                .collect();
-            FileView {
-                lint,
-                index,
-                findings,
-            }
+    outcome.files.iter().map(view).collect()
+}
+
+fn view(lint: &FileLint) -> FileView<'_> {
+    let index = LineIndex::new(&lint.source.text);
+    let mut findings: Vec<&Finding> = lint.findings.iter().collect();
+    // Stable: findings on the same span keep the linter's order.
+    findings.sort_by_key(|f| (f.span.start, f.span.end));
+    let findings = findings
+        .into_iter()
+        .map(|finding| Located {
+            finding,
+            start: index.position(finding.span.start),
+            end: index.position(finding.span.end.max(finding.span.start)),
         })
-        .collect()
+        .collect();
+    FileView {
+        lint,
+        index,
+        findings,
+    }
+}
+
+/// Writes a report file by file, as files are linted, so that a run holds one
+/// file's source at a time. The bytes written are exactly [`render`]'s for
+/// the same files and summary. SARIF lists the rules used before any result,
+/// so [`Format::Sarif`] keeps the files and writes everything in [`Stream::finish`].
+pub struct Stream<'w> {
+    format: Format,
+    style: TextStyle,
+    out: &'w mut dyn Write,
+    /// Findings written so far (JSON separators).
+    written: usize,
+    /// SARIF only.
+    kept: Vec<FileLint>,
+}
+
+impl<'w> Stream<'w> {
+    /// A report in `format` to `out`.
+    pub fn new(format: Format, style: TextStyle, out: &'w mut dyn Write) -> Stream<'w> {
+        Stream {
+            format,
+            style,
+            out,
+            written: 0,
+            kept: Vec::new(),
+        }
+    }
+
+    /// Writes (or, for SARIF, keeps) one linted file, in history order.
+    pub fn file(&mut self, lint: FileLint) -> io::Result<()> {
+        match self.format {
+            Format::Sarif => {
+                self.kept.push(lint);
+                Ok(())
+            }
+            Format::Text => text::render_file(&view(&lint), &self.style, self.out),
+            Format::Github => github::render(&[view(&lint)], self.out),
+            Format::Json => {
+                self.written = json::render_file(&view(&lint), self.written, self.out)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes what follows the last file.
+    pub fn finish(self, summary: &Summary) -> io::Result<()> {
+        match self.format {
+            Format::Sarif => {
+                let outcome = LintOutcome {
+                    files: self.kept,
+                    summary: *summary,
+                };
+                render(&outcome, Format::Sarif, &self.style, self.out)
+            }
+            Format::Text => text::render_summary(summary, self.out),
+            Format::Github => Ok(()),
+            Format::Json => json::render_end(summary, self.written, self.out),
+        }
+    }
 }
 
 /// A shared example for every format's snapshot tests.

@@ -35,13 +35,24 @@ pub(crate) fn render(
     style: &TextStyle,
     out: &mut dyn Write,
 ) -> io::Result<()> {
-    let paint = Painter { colour: style.colour };
     for file in files {
-        for located in &file.findings {
-            finding(file, located, &paint, out)?;
-            writeln!(out)?;
-        }
+        render_file(file, style, out)?;
     }
+    render_summary(summary, out)
+}
+
+/// One file's findings (for [`super::Stream`]).
+pub(crate) fn render_file(file: &FileView<'_>, style: &TextStyle, out: &mut dyn Write) -> io::Result<()> {
+    let paint = Painter { colour: style.colour };
+    for located in &file.findings {
+        finding(file, located, &paint, out)?;
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// The closing summary line (for [`super::Stream`]).
+pub(crate) fn render_summary(summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "{}", summary_line(summary))
 }
 
