@@ -243,3 +243,43 @@ fn hostile_identifiers_survive_every_rewrite() {
         data: &[USERS, "SELECT md5(string_agg(t::text, ',' ORDER BY \"Id\"))::text FROM \"x\"\"; DROP TABLE users; --\" t"],
     });
 }
+
+#[test]
+fn column_swap_for_rewriting_type_changes() {
+    // A plain nullable column.
+    check(&Case {
+        name: "swap-int-to-bigint",
+        pre: "SELECT 1",
+        history: "",
+        migration: "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
+        data: &["SELECT md5(string_agg(id || ':' || coalesce(age::text, '-'), ',' ORDER BY id)) FROM users"],
+    });
+    // An indexed column with a USING expression.
+    check(&Case {
+        name: "swap-indexed-using",
+        pre: "SELECT 1",
+        history: "",
+        migration: "ALTER TABLE orders ALTER COLUMN status TYPE varchar(20) USING upper(status);",
+        data: &["SELECT md5(string_agg(id || ':' || coalesce(status, '-'), ',' ORDER BY id)) FROM orders"],
+    });
+    // A NOT NULL column.
+    check(&Case {
+        name: "swap-not-null",
+        pre: "SELECT 1",
+        history: "",
+        migration: "ALTER TABLE accounts ALTER COLUMN name TYPE varchar(200);",
+        data: &["SELECT md5(string_agg(id || ':' || name, ',' ORDER BY id)) FROM accounts"],
+    });
+    // A serial primary key: default, sequence ownership and the key move over.
+    check(&Case {
+        name: "swap-serial-primary-key",
+        pre: "SELECT 1",
+        history: "CREATE TABLE \"Counters\" (id serial PRIMARY KEY, n int NOT NULL DEFAULT 0);\n\
+                  INSERT INTO \"Counters\" (n) SELECT g FROM generate_series(1, 1200) g;",
+        migration: "ALTER TABLE \"Counters\" ALTER COLUMN id TYPE bigint;",
+        data: &[
+            "SELECT md5(string_agg(id || ':' || n, ',' ORDER BY id)) FROM \"Counters\"",
+            "SELECT pg_get_serial_sequence('\"Counters\"', 'id')",
+        ],
+    });
+}

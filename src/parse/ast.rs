@@ -408,6 +408,16 @@ fn create_index(i: &sp::CreateIndex) -> CreateIndex {
         if_not_exists: i.if_not_exists,
         only: false,
         columns: index_columns(&i.columns),
+        simple: i.columns.iter().all(|c| {
+            matches!(c.column.expr, sp::Expr::Identifier(_))
+                && c.operator_class.is_none()
+                && c.column.options.sort.is_none()
+                && c.column.options.nulls_first.is_none()
+        }) && i.predicate.is_none()
+            && i.include.is_empty()
+            && i.with.is_empty()
+            && i.nulls_distinct.is_none()
+            && matches!(i.using, None | Some(sp::IndexType::BTree)),
     }
 }
 

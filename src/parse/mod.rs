@@ -245,6 +245,10 @@ pub struct CreateIndex {
     pub only: bool,
     /// Plain column references among the key columns.
     pub columns: Vec<Ident>,
+    /// A plain b-tree index over plain columns: no expressions, operator
+    /// classes, orderings, predicate, `INCLUDE` or options. Only such an
+    /// index can be copied from these facts alone (the column swap does).
+    pub simple: bool,
 }
 
 /// `DROP INDEX`.

@@ -546,6 +546,7 @@ fn create(c: &mut Cursor) -> Option<StmtKind> {
             if_not_exists,
             only,
             columns,
+            simple: false,
         }));
     }
     if unique {

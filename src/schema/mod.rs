@@ -74,6 +74,9 @@ pub struct Index {
     pub table: QualifiedName,
     pub columns: Vec<Ident>,
     pub unique: bool,
+    /// A plain b-tree index over `columns` and nothing else (see
+    /// [`crate::parse::CreateIndex::simple`]).
+    pub simple: bool,
 }
 
 impl Table {
@@ -175,6 +178,30 @@ impl Schema {
         self.matviews.get(&name.key()).copied()
     }
 
+    /// Indexes on `table`, with their names.
+    pub fn indexes_with_names<'a>(
+        &'a self,
+        table: &'a QualifiedName,
+    ) -> impl Iterator<Item = (Ident, &'a Index)> + 'a {
+        let mut found: Vec<(Ident, &Index)> = self
+            .indexes
+            .iter()
+            .filter(move |(_, i)| i.table.key() == table.key())
+            .map(|((_, name), i)| (Ident::new(name.clone()), i))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found.into_iter()
+    }
+
+    /// Tables with a foreign key that references `table`.
+    pub fn referencing<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Table> + 'a {
+        self.tables.values().filter(move |t| {
+            t.constraints.iter().any(|c| {
+                matches!(&c.kind, ConstraintKind::ForeignKey { references, .. } if references.key() == table.key())
+            })
+        })
+    }
+
     fn table_mut(&mut self, name: &QualifiedName) -> &mut Table {
         self.tables.entry(name.key()).or_default()
     }
@@ -202,8 +229,11 @@ impl Schema {
                 for col in &t.columns {
                     if col.primary_key {
                         let index = Ident::derived(&[t.name.name.as_str(), "pkey"]);
-                        self.add_index(&t.name, index, vec![col.name.clone()], true);
+                        self.add_index(&t.name, index, vec![col.name.clone()], true, true);
                     }
+                }
+                for c in &t.constraints {
+                    self.add_constraint_index(&t.name, c);
                 }
                 self.tables.insert(t.name.key(), table);
             }
@@ -212,7 +242,7 @@ impl Schema {
                     || Ident::derived(&[i.table.name.as_str(), "idx"]),
                     |n| n.name.clone(),
                 );
-                self.add_index(&i.table, name, i.columns.clone(), i.unique);
+                self.add_index(&i.table, name, i.columns.clone(), i.unique, i.simple);
             }
             StmtKind::DropIndex(d) => {
                 for name in &d.names {
@@ -258,7 +288,39 @@ impl Schema {
         }
     }
 
-    fn add_index(&mut self, table: &QualifiedName, name: Ident, columns: Vec<Ident>, unique: bool) {
+    /// The index a UNIQUE or PRIMARY KEY constraint creates, named as
+    /// PostgreSQL names it (`t_pkey`, `t_a_b_key`) unless the constraint is named.
+    fn add_constraint_index(&mut self, table: &QualifiedName, c: &crate::parse::Constraint) {
+        let (columns, suffix) = match &c.kind {
+            ConstraintKind::PrimaryKey {
+                columns,
+                using_index: None,
+            } => (columns, "pkey"),
+            ConstraintKind::Unique {
+                columns,
+                using_index: None,
+            } => (columns, "key"),
+            _ => return,
+        };
+        let name = c.name.clone().unwrap_or_else(|| {
+            let mut parts = vec![table.name.as_str()];
+            if suffix == "key" {
+                parts.extend(columns.iter().map(Ident::as_str));
+            }
+            parts.push(suffix);
+            Ident::derived(&parts)
+        });
+        self.add_index(table, name, columns.clone(), true, true);
+    }
+
+    fn add_index(
+        &mut self,
+        table: &QualifiedName,
+        name: Ident,
+        columns: Vec<Ident>,
+        unique: bool,
+        simple: bool,
+    ) {
         let key = QualifiedName {
             schema: table.schema.clone(),
             name,
@@ -270,6 +332,7 @@ impl Schema {
                 table: table.clone(),
                 columns,
                 unique,
+                simple,
             },
         );
     }
@@ -300,6 +363,9 @@ impl Schema {
                 return;
             }
             _ => {}
+        }
+        if let AlterAction::AddConstraint { constraint, .. } = action {
+            self.add_constraint_index(name, constraint);
         }
         let table = self.table_mut(name);
         match action {

@@ -28,8 +28,7 @@ batches, build its indexes concurrently, validate its constraints, then swap the
 transaction and drop the old column later.",
     bad: "ALTER TABLE users ALTER COLUMN age TYPE bigint;",
     good: "ALTER TABLE users ALTER COLUMN name TYPE varchar(100);",
-    // The column-swap plan is described in the doc; `migrate plan` does not write it yet.
-    rewritable: false,
+    rewritable: true,
     enabled_by_default: true,
     check,
 };

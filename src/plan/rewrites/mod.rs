@@ -8,6 +8,7 @@ pub(crate) mod add_check_constraint;
 pub(crate) mod add_column_rewrite;
 pub(crate) mod add_foreign_key;
 pub(crate) mod add_unique_or_primary_key;
+pub(crate) mod change_column_type;
 pub(crate) mod create_index;
 pub(crate) mod detach_concurrently;
 pub(crate) mod drop_index;
@@ -41,6 +42,7 @@ pub static ALL: &[&Rewrite] = &[
     &reindex_concurrently::REWRITE,
     &refresh_concurrently::REWRITE,
     &detach_concurrently::REWRITE,
+    &change_column_type::REWRITE,
 ];
 
 /// The rewrite that answers findings of `rule`.
