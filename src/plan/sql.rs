@@ -104,7 +104,7 @@ impl Sql {
     }
 
     fn space(&mut self) {
-        if !self.0.is_empty() && !self.0.ends_with([' ', '(', '\n']) {
+        if !self.0.is_empty() && !self.0.ends_with([' ', '(', '\n', '.']) {
             self.0.push(' ');
         }
     }
