@@ -129,32 +129,68 @@ pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
         .ok()?;
-    let mut line_starts = vec![0usize];
-    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
-    let offset = |line: u64, column: u64| -> usize {
-        let start = line_starts
-            .get((line.max(1) - 1) as usize)
-            .copied()
-            .unwrap_or(sql.len());
-        sql[start..]
-            .char_indices()
-            .nth((column.max(1) - 1) as usize)
-            .map_or(sql.len(), |(i, _)| start + i)
-    };
-    Some(
-        tokens
-            .into_iter()
-            .filter(|t| !matches!(t.token, Token::Whitespace(_) | Token::EOF))
-            .map(|t| Tok {
-                span: Span::new(
-                    offset(t.span.start.line, t.span.start.column),
-                    offset(t.span.end.line, t.span.end.column)
-                        .max(offset(t.span.start.line, t.span.start.column)),
-                ),
-                token: t.token,
-            })
-            .collect(),
-    )
+    let mut locator = Locator::new(sql);
+    let mut out = Vec::with_capacity(tokens.len());
+    for t in tokens {
+        if matches!(t.token, Token::Whitespace(_) | Token::EOF) {
+            continue;
+        }
+        let start = locator.offset(t.span.start.line, t.span.start.column);
+        let end = locator.offset(t.span.end.line, t.span.end.column).max(start);
+        out.push(Tok {
+            span: Span::new(start, end),
+            token: t.token,
+        });
+    }
+    Some(out)
+}
+
+/// Turns the tokenizer's 1-based (line, character column) positions into
+/// byte offsets. Positions arrive in order, so it walks forward from the
+/// last one: linear in the text, even for one very long line.
+struct Locator<'a> {
+    text: &'a str,
+    line_starts: Vec<usize>,
+    /// The last position resolved: (line, column, byte offset).
+    last: (u64, u64, usize),
+}
+
+impl<'a> Locator<'a> {
+    fn new(text: &'a str) -> Locator<'a> {
+        let mut line_starts = vec![0usize];
+        line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
+        Locator {
+            text,
+            line_starts,
+            last: (1, 1, 0),
+        }
+    }
+
+    fn offset(&mut self, line: u64, column: u64) -> usize {
+        let (line, column) = (line.max(1), column.max(1));
+        let (mut at, mut col) = if line == self.last.0 && column >= self.last.1 {
+            (self.last.2, self.last.1)
+        } else {
+            let start = self
+                .line_starts
+                .get((line - 1) as usize)
+                .copied()
+                .unwrap_or(self.text.len());
+            (start, 1)
+        };
+        let mut chars = self.text[at..].chars();
+        while col < column {
+            match chars.next() {
+                Some(c) => {
+                    at += c.len_utf8();
+                    col += 1;
+                }
+                None => break,
+            }
+        }
+        self.last = (line, col, at);
+        at
+    }
 }
 
 /// Recognises a statement sqlparser rejected. `None` when no recogniser
