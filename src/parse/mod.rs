@@ -13,6 +13,7 @@
 //! Positions always come from the splitter's spans, never from AST spans.
 
 mod ast;
+mod plpgsql;
 pub mod slices;
 mod tokens;
 mod types;
@@ -21,6 +22,7 @@ use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Source, Span, Statement};
 use serde::Serialize;
 
+pub use plpgsql::{do_body, DoBody};
 pub use types::{TypeName, Volatility};
 
 /// One statement's facts.
