@@ -4,8 +4,8 @@
 
 use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
-use super::{Finding, LintContext, LintSettings, Severity};
-use crate::parse::{parse_source_indexed, Stmt};
+use super::{Finding, LintContext, LintSettings, Rule, Severity};
+use crate::parse::{do_body, parse_source_indexed, Stmt, StmtKind};
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -110,34 +110,25 @@ fn lint_file(
     schema: &mut Schema,
     settings: &LintSettings,
 ) -> Vec<Finding> {
+    let mut walk = Walk {
+        settings,
+        source,
+        file_index,
+        enabled: rules::ALL
+            .iter()
+            .copied()
+            .filter(|r| settings.severity_of(r).is_some())
+            .collect(),
+        raw: Vec::new(),
+    };
     let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
-    // (statement index, finding) so ignores can be matched per statement.
-    let mut raw: Vec<(Option<usize>, Finding)> = Vec::new();
-    let enabled: Vec<_> = rules::ALL
-        .iter()
-        .copied()
-        .filter(|r| settings.severity_of(r).is_some())
-        .collect();
     // `index` is the split statement's, so an ignore directive before a goose
     // statement block covers every statement inside it.
     for (index, stmt) in stmts.iter().map(|(i, s)| (*i, s)) {
-        let cx = LintContext {
-            settings,
-            schema,
-            tx: &tx,
-            source,
-            file_index,
-        };
-        let mut out = Vec::new();
-        for rule in &enabled {
-            (rule.check)(&cx, stmt, &mut out);
-        }
-        raw.extend(out.into_iter().map(|f| (Some(index), f)));
-        tx.advance(stmt, settings.pg_version, |t| {
-            schema.table(t).is_some_and(|t| t.created_in == Some(file_index))
-        });
-        schema.apply(stmt, file_index);
+        walk.statement(index, stmt, schema, &mut tx);
     }
+    // (statement index, finding) so ignores can be matched per statement.
+    let mut raw = walk.raw;
     for problem in &source.problems {
         raw.push((
             None,
@@ -183,15 +174,63 @@ fn lint_file(
             }
         }
     }
-    findings.retain_mut(|f| match settings.severity_of(f.rule) {
-        Some(severity) => {
-            f.severity = severity;
+    // The config's severity for a rule replaces its findings' own; without
+    // one, a finding keeps the severity its rule gave it (usually the
+    // default, lower for a milder case).
+    findings.retain_mut(|f| match settings.severity.get(f.rule.id) {
+        Some(Some(severity)) => {
+            f.severity = *severity;
             true
         }
-        None => false,
+        Some(None) => false,
+        None => f.rule.enabled_by_default,
     });
     findings.sort_by_key(|f| (f.span.start, f.span.end));
     findings
+}
+
+/// One file's walk through its statements.
+struct Walk<'a> {
+    settings: &'a LintSettings,
+    source: &'a Source,
+    file_index: usize,
+    enabled: Vec<&'static Rule>,
+    /// (split statement index, finding).
+    raw: Vec<(Option<usize>, Finding)>,
+}
+
+impl Walk<'_> {
+    /// Checks `stmt` with every enabled rule and moves the transaction and
+    /// schema past it. The statements of a `DO` block's body follow the block
+    /// itself, checked the same way inside the block's transaction, their
+    /// findings on their own spans and under the block's `index` (so an ignore
+    /// directive before the block covers them).
+    fn statement(&mut self, index: usize, stmt: &Stmt, schema: &mut Schema, tx: &mut TxState) {
+        let file_index = self.file_index;
+        let cx = LintContext {
+            settings: self.settings,
+            schema,
+            tx,
+            source: self.source,
+            file_index,
+        };
+        let mut out = Vec::new();
+        for rule in &self.enabled {
+            (rule.check)(&cx, stmt, &mut out);
+        }
+        self.raw.extend(out.into_iter().map(|f| (Some(index), f)));
+        tx.advance(stmt, self.settings.pg_version, |t| {
+            schema.table(t).is_some_and(|t| t.created_in == Some(file_index))
+        });
+        schema.apply(stmt, file_index);
+        if let StmtKind::Do(block) = &stmt.kind {
+            let mut inner = tx.enter_do();
+            for stmt in do_body(&self.source.text, block).statements {
+                self.statement(index, &stmt, schema, &mut inner);
+            }
+            tx.leave_do(inner);
+        }
+    }
 }
 
 fn snippet_file(name: &str) -> MigrationFile {
@@ -215,4 +254,98 @@ pub fn lint_snippet(history: &str, sql: &str, settings: &LintSettings) -> Vec<Fi
         .pop()
         .map(|f| f.findings)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lint_snippet;
+    use crate::lint::{fixture, Finding, LintSettings};
+
+    fn lint(sql: &str) -> Vec<Finding> {
+        lint_snippet(fixture::SCHEMA, sql, &LintSettings::default())
+    }
+
+    /// (rule id, flagged text) of every finding.
+    fn flagged(sql: &str) -> Vec<(&'static str, &str)> {
+        lint(sql).iter().map(|f| (f.rule.id, f.span.slice(sql))).collect()
+    }
+
+    #[test]
+    fn checks_do_block_statements_at_their_own_span() {
+        let sql = "SELECT 1;\nDO $$\nBEGIN\n  CREATE INDEX users_age_idx ON users (age);\nEND\n$$;";
+        let found = flagged(sql);
+        assert!(
+            found.contains(&(
+                "create-index-non-concurrent",
+                "CREATE INDEX users_age_idx ON users (age)"
+            )),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|(id, _)| *id == "ddl-in-do-block"), "{found:?}");
+    }
+
+    #[test]
+    fn do_block_statements_run_in_one_transaction() {
+        let found = flagged(
+            "DO $$ BEGIN\n  CREATE INDEX CONCURRENTLY i ON users (age);\n  \
+             ALTER TABLE users ADD COLUMN a int;\n  ALTER TABLE orders ADD COLUMN b int;\nEND $$;",
+        );
+        assert!(
+            found.contains(&(
+                "concurrently-in-transaction",
+                "CREATE INDEX CONCURRENTLY i ON users (age)"
+            )),
+            "{found:?}"
+        );
+        assert!(
+            found.contains(&(
+                "multiple-exclusive-locks-in-transaction",
+                "ALTER TABLE orders ADD COLUMN b int"
+            )),
+            "{found:?}"
+        );
+        // The block's transaction ends with it.
+        let found = flagged(
+            "DO $$ BEGIN ALTER TABLE users ADD COLUMN a int; END $$;\nALTER TABLE orders ADD COLUMN b int;",
+        );
+        assert!(
+            !found
+                .iter()
+                .any(|(id, _)| *id == "multiple-exclusive-locks-in-transaction"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn tables_created_in_a_do_block_exist_after_it() {
+        let found = flagged(
+            "DO $$ BEGIN CREATE TABLE t (a int); END $$;\nCREATE INDEX t_a ON t (a);\nALTER TABLE t ADD COLUMN b int;",
+        );
+        assert!(
+            !found.iter().any(|(id, _)| *id == "create-index-non-concurrent"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn plpgsql_that_is_not_sql_is_no_parse_error() {
+        let found = flagged(
+            "DO $$ DECLARE r record; BEGIN FOR r IN SELECT 1 LOOP r.x = 1; END LOOP; \
+             SELEKT nonsense; END $$;",
+        );
+        assert!(found.is_empty(), "{found:?}");
+    }
+
+    #[test]
+    fn an_ignore_before_the_block_covers_its_statements() {
+        let sql = "-- migrate:ignore create-index-non-concurrent -- built while the table is empty\n\
+                   DO $$ BEGIN CREATE INDEX i ON users (age); END $$;";
+        let found = flagged(sql);
+        assert!(
+            !found
+                .iter()
+                .any(|(id, _)| *id == "create-index-non-concurrent" || *id == "unused-ignore"),
+            "{found:?}"
+        );
+    }
 }

@@ -10,7 +10,11 @@ pub(crate) fn findings_at(rule: &'static Rule, sql: &str, pg: u32) -> Vec<Findin
         pg_version: PgVersion::new(pg).expect("supported version"),
         ..LintSettings::default()
     };
-    settings.severity.insert(rule.id, Some(rule.default_severity));
+    // Switched on when it is off by default; otherwise left alone, so each
+    // finding keeps the severity the rule gave it.
+    if !rule.enabled_by_default {
+        settings.severity.insert(rule.id, Some(rule.default_severity));
+    }
     lint_snippet(fixture::SCHEMA, sql, &settings)
         .into_iter()
         .filter(|f| f.rule.id == rule.id)

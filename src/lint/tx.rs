@@ -34,6 +34,8 @@ pub enum TxKind {
     Explicit,
     /// Inside the transaction the runner wraps the file in.
     Wrapped,
+    /// Inside the implicit transaction of a `DO` block run in autocommit.
+    Implicit,
 }
 
 /// Transaction state at a statement: what the transaction it runs in has
@@ -86,6 +88,32 @@ impl TxState {
     /// Whether the statement runs inside a transaction block.
     pub fn in_transaction(&self) -> bool {
         self.kind != TxKind::Autocommit
+    }
+
+    /// The state the statements inside a `DO` block run in: one transaction,
+    /// the DO's own or the one the block runs in. A `COMMIT` in the body
+    /// starts a new transaction, still inside the block.
+    pub fn enter_do(&self) -> TxState {
+        let mut inner = self.clone();
+        if !inner.in_transaction() {
+            inner.kind = TxKind::Implicit;
+        }
+        inner.base = inner.kind;
+        inner
+    }
+
+    /// Moves the state past a `DO` block whose statements left `inner`. In a
+    /// transaction block, what the body did stays part of it; in autocommit the
+    /// block's own transaction has committed, and only a session-level
+    /// `lock_timeout` lasts.
+    pub fn leave_do(&mut self, inner: TxState) {
+        if self.in_transaction() {
+            let (kind, base) = (self.kind, self.base);
+            *self = TxState { kind, base, ..inner };
+        } else {
+            self.session_lock_timeout = inner.session_lock_timeout;
+            self.lock_timeout = inner.session_lock_timeout;
+        }
     }
 
     fn end_transaction(&mut self) {
@@ -196,6 +224,35 @@ mod tests {
                 tx.clone()
             })
             .collect()
+    }
+
+    #[test]
+    fn do_block_statements_run_in_one_transaction() {
+        let stmts =
+            parse_sql("ALTER TABLE a ADD COLUMN x int; SET lock_timeout = '1s'; COMMIT; DROP TABLE b");
+        let outer = TxState::new(FileTransaction::Default, false);
+        let mut inner = outer.enter_do();
+        assert_eq!(inner.kind, TxKind::Implicit);
+        inner.advance(&stmts[0], PgVersion::DEFAULT, |_| false);
+        assert_eq!(inner.exclusive.len(), 1);
+        inner.advance(&stmts[1], PgVersion::DEFAULT, |_| false);
+        // COMMIT inside the body starts the next transaction of the block.
+        inner.advance(&stmts[2], PgVersion::DEFAULT, |_| false);
+        assert!(inner.in_transaction() && inner.exclusive.is_empty());
+        inner.advance(&stmts[3], PgVersion::DEFAULT, |_| false);
+
+        // Autocommit: the block committed; its session SET lasts.
+        let mut after = outer.clone();
+        after.leave_do(inner.clone());
+        assert!(!after.in_transaction() && after.exclusive.is_empty() && after.lock_timeout);
+
+        // In a transaction block, the body's locks stay held.
+        let mut explicit = TxState::new(FileTransaction::Wrapped, false);
+        let mut inner = explicit.enter_do();
+        assert_eq!(inner.kind, TxKind::Wrapped);
+        inner.advance(&stmts[0], PgVersion::DEFAULT, |_| false);
+        explicit.leave_do(inner);
+        assert_eq!((explicit.kind, explicit.exclusive.len()), (TxKind::Wrapped, 1));
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! Positions always come from the splitter's spans, never from AST spans.
 
 mod ast;
+mod plpgsql;
 pub mod slices;
 mod tokens;
 mod types;
@@ -21,6 +22,7 @@ use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Source, Span, Statement};
 use serde::Serialize;
 
+pub use plpgsql::{do_body, DoBody};
 pub use types::{TypeName, Volatility};
 
 /// One statement's facts.
@@ -431,7 +433,10 @@ pub enum DomainAction {
 /// A `DO` block.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DoBlock {
-    /// The body between the dollar quotes (or quotes), in file coordinates.
+    /// The body between the dollar quotes, in the coordinates of the text
+    /// the statement was parsed from (the file, for [`parse_source`]).
+    /// `None` for a quoted-string body (`DO 'BEGIN … END'`), whose escapes
+    /// would have to be undone first.
     pub body: Option<Span>,
     /// `LANGUAGE x`, lower-case; `plpgsql` when omitted.
     pub language: String,
@@ -504,13 +509,18 @@ fn inner_statements(text: &str, statement: &Statement) -> Vec<Statement> {
 /// ```
 pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
     let sql = statement.span.slice(text);
-    let kind = match statement.kind {
+    let mut kind = match statement.kind {
         PieceKind::PsqlMeta => StmtKind::PsqlMeta,
         _ => match ast::parse(sql) {
             Ok(kind) => kind,
             Err(message) => tokens::recognise(sql).unwrap_or(StmtKind::Unparsed { message }),
         },
     };
+    // The parsers see only the statement's text; their spans move into the
+    // coordinates of `text`.
+    if let StmtKind::Do(block) = &mut kind {
+        block.body = block.body.map(|b| b.shift(statement.span.start));
+    }
     Stmt {
         span: statement.span,
         kind,

@@ -300,6 +300,8 @@ fn reindex(c: &mut Cursor) -> Option<StmtKind> {
     }))
 }
 
+/// `DO [LANGUAGE l] $$ … $$`. The body span is relative to `sql`, the
+/// statement's own text; [`super::parse_statement`] moves it into file coordinates.
 fn do_block(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
     c.eat(&["DO"]);
     let mut language = "plpgsql".to_string();
@@ -709,6 +711,33 @@ mod tests {
             d.body.map(|b| b.slice(sql)),
             Some(" BEGIN ALTER TABLE t ADD COLUMN c int; END ")
         );
+    }
+
+    #[test]
+    fn do_block_body_is_in_file_coordinates() {
+        let sql = "SELECT 1;\n\nDO $x$ BEGIN DROP TABLE t; END $x$;";
+        let stmts = parse_sql(sql);
+        let StmtKind::Do(d) = &stmts[1].kind else { panic!() };
+        assert_eq!(d.body.map(|b| b.slice(sql)), Some(" BEGIN DROP TABLE t; END "));
+
+        // From a file, including a DO inside a goose statement block.
+        let text = "-- +goose Up\nSELECT 0;\nDO $$BEGIN PERFORM 1; END$$;\n-- +goose StatementBegin\n\
+                    SELECT 2;\nDO $b$ BEGIN PERFORM 2; END $b$;\n-- +goose StatementEnd\n";
+        let file = MigrationFile {
+            path: "1_x.sql".into(),
+            version: None,
+            name: "x".into(),
+            scheme: NamingScheme::Explicit,
+        };
+        let src = from_text(file, text.into());
+        let bodies: Vec<&str> = parse_source(&src)
+            .iter()
+            .filter_map(|s| match &s.kind {
+                StmtKind::Do(d) => d.body.map(|b| b.slice(&src.text)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(bodies, ["BEGIN PERFORM 1; END", " BEGIN PERFORM 2; END "]);
     }
 
     #[test]

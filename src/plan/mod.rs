@@ -17,7 +17,7 @@ pub mod rewrites;
 pub mod sql;
 
 use crate::lint::{self, Finding, LintSettings, Severity, TxState};
-use crate::parse::{parse_source, AlterAction, Stmt, StmtKind};
+use crate::parse::{do_body, parse_source, AlterAction, Stmt, StmtKind};
 use crate::pg::{LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
 use crate::source::{MigrationFile, Source, Span};
@@ -354,7 +354,16 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
             if !in_tx {
                 group += 1;
             }
-            let findings: Vec<&Finding> = file.findings.iter().filter(|f| f.span == stmt.span).collect();
+            // A `DO` block's findings include those of the statements in its body.
+            let is_do = matches!(stmt.kind, StmtKind::Do(_));
+            let findings: Vec<&Finding> = file
+                .findings
+                .iter()
+                .filter(|f| {
+                    f.span == stmt.span
+                        || is_do && stmt.span.start <= f.span.start && f.span.end <= stmt.span.end
+                })
+                .collect();
             plan_statement(
                 stmt,
                 &findings,
@@ -370,7 +379,7 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
             if matches!(stmt.kind, StmtKind::Commit | StmtKind::Rollback) {
                 group += 1;
             }
-            schema.apply(stmt, file_index);
+            apply_to_schema(&mut schema, &file.source.text, stmt, file_index);
         }
         builder.flush();
         migrations.push(MigrationPlan {
@@ -383,6 +392,17 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
     Plan {
         pg_version: settings.lint.pg_version,
         migrations,
+    }
+}
+
+/// Moves the schema past `stmt`, and past the statements in its body when it
+/// is a `DO` block (as the linter does).
+fn apply_to_schema(schema: &mut Schema, text: &str, stmt: &Stmt, file_index: usize) {
+    schema.apply(stmt, file_index);
+    if let StmtKind::Do(block) = &stmt.kind {
+        for inner in do_body(text, block).statements {
+            apply_to_schema(schema, text, &inner, file_index);
+        }
     }
 }
 
@@ -448,6 +468,21 @@ fn plan_statement(
         return;
     }
     let pg = settings.lint.pg_version;
+    // Findings on the statements inside a `DO` block: no rewrite can reach
+    // them, so an error among them refuses the whole block.
+    let (findings, inner): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().copied().partition(|f| f.span == stmt.span);
+    if let Some(finding) = inner.iter().find(|f| blocks_apply(f)) {
+        b.statements.push(StatementPlan {
+            span: stmt.span,
+            outcome: Outcome::Refused {
+                rule: finding.rule.id,
+                reason: "DDL inside a DO block cannot be rewritten; move it out".to_string(),
+            },
+        });
+        b.keep(group, passthrough(stmt, text, pg));
+        return;
+    }
     let ctx = |finding: &Finding,
                action_span: Option<Span>,
                f: &dyn Fn(&PlanContext) -> Result<Vec<Step>, Refusal>| {
@@ -639,4 +674,41 @@ pub(crate) fn passthrough(stmt: &Stmt, text: &str, pg: PgVersion) -> Step {
         step = step.lock(mode, &table);
     }
     step
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rewrites::testing::plan_at;
+    use super::Outcome;
+
+    #[test]
+    fn refuses_a_do_block_whose_statements_have_errors() {
+        let sql = "DO $$\nBEGIN\n  CREATE INDEX users_age_idx ON users (age);\nEND\n$$;\n\
+                   CREATE INDEX orders_total_idx ON orders (total);";
+        let plan = plan_at(sql, 17);
+        assert_eq!(plan.statements.len(), 2);
+        assert_eq!(
+            plan.statements[0].outcome,
+            Outcome::Refused {
+                rule: "create-index-non-concurrent",
+                reason: "DDL inside a DO block cannot be rewritten; move it out".into(),
+            }
+        );
+        // The block runs as written; the statement after it is still rewritten.
+        assert!(plan.steps[0].sql.starts_with("DO $$"), "{:?}", plan.steps[0]);
+        assert!(matches!(plan.statements[1].outcome, Outcome::Rewritten { .. }));
+    }
+
+    #[test]
+    fn keeps_a_do_block_with_only_warnings() {
+        // ddl-in-do-block is a warning; a new table's index is no error.
+        let sql =
+            "DO $$ BEGIN CREATE TABLE t (a int); END $$;\nDO $$ BEGIN CREATE INDEX t_a ON t (a); END $$;";
+        let plan = plan_at(sql, 17);
+        assert!(
+            plan.statements.iter().all(|s| s.outcome == Outcome::Kept),
+            "{:?}",
+            plan.statements
+        );
+    }
 }

@@ -17,6 +17,7 @@ pub(crate) mod change_column_type;
 pub(crate) mod cluster;
 pub(crate) mod concurrently_in_transaction;
 pub(crate) mod create_index_non_concurrent;
+pub(crate) mod ddl_in_do_block;
 pub(crate) mod detach_partition_non_concurrent;
 pub(crate) mod drop_column;
 pub(crate) mod drop_index_non_concurrent;
@@ -73,6 +74,7 @@ pub static ALL: &[&Rule] = &[
     &validate_in_same_transaction::RULE,
     &enum_add_value_in_transaction::RULE,
     &whole_table_dml::RULE,
+    &ddl_in_do_block::RULE,
     &multiple_exclusive_locks_in_transaction::RULE,
     &slow_statement_after_exclusive_lock::RULE,
     &missing_lock_timeout::RULE,
