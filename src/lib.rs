@@ -7,6 +7,7 @@
 //! PostgreSQL knowledge every stage shares; [`cli`] turns arguments into
 //! settings and runs a command.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod lint;
