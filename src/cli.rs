@@ -144,7 +144,9 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         if digits == 0 {
             return Err(format!("`{text}`: expected a number, e.g. 500ms, 5s, 2m"));
         }
-        let n: u64 = rest[..digits].parse().map_err(|_| format!("`{text}`: number too large"))?;
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
         rest = &rest[digits..];
         let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
         let unit = &rest[..unit_len];
@@ -171,7 +173,10 @@ fn parse_version(text: &str) -> Result<MigrationVersion, String> {
     text.trim()
         .trim_start_matches(['V', 'v'])
         .split(['.', '_'])
-        .map(|p| p.parse::<u64>().map_err(|_| format!("`{text}` is not a version like 7 or 1.2")))
+        .map(|p| {
+            p.parse::<u64>()
+                .map_err(|_| format!("`{text}` is not a version like 7 or 1.2"))
+        })
         .collect::<Result<Vec<_>, _>>()
         .map(MigrationVersion)
 }
@@ -630,9 +635,13 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
             name,
             steps,
             resume_at,
+            resuming,
         } => {
-            if *resume_at > 1 {
-                writeln!(out, "== {version} {name}: {steps} steps, resuming at step {resume_at}")
+            if *resuming {
+                writeln!(
+                    out,
+                    "== {version} {name}: {steps} steps, resuming at step {resume_at}"
+                )
             } else {
                 writeln!(out, "== {version} {name}: {steps} steps")
             }
@@ -701,15 +710,17 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
     let mut out = std::io::stdout().lock();
     for s in &statuses {
         if args.format == OutputFormat::Json {
-            writeln!(out, "{}", serde_json::to_string(s).map_err(std::io::Error::other)?)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(s).map_err(std::io::Error::other)?
+            )?;
             continue;
         }
         let state = match &s.state {
             MigrationState::Applied => "applied".to_string(),
             MigrationState::Pending => "pending".to_string(),
-            MigrationState::InProgress {
-                step, of, failed, ..
-            } => format!(
+            MigrationState::InProgress { step, of, failed, .. } => format!(
                 "{} at step {step} of {of}",
                 if *failed { "failed" } else { "in progress" }
             ),

@@ -92,7 +92,11 @@ struct BatchSql {
 }
 
 fn batch_sql(b: &Backfill, keys: &[KeyColumn]) -> BatchSql {
-    let list = keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>().join(", ");
+    let list = keys
+        .iter()
+        .map(|k| k.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
     let texts = keys
         .iter()
         .map(|k| format!("{}::text", k.name))
@@ -160,7 +164,11 @@ pub fn run(
                 .flatten()
                 .map(|s| s as &(dyn ToSql + Sync))
                 .collect();
-            let end_sql = if cursor.is_some() { &sql.end_after } else { &sql.end_first };
+            let end_sql = if cursor.is_some() {
+                &sql.end_after
+            } else {
+                &sql.end_first
+            };
             let Some(row) = tx.query_opt(end_sql.as_str(), &after)? else {
                 cx.record(&mut tx, StepState::Done, cursor.as_deref(), 1, None)?;
                 tx.commit()?;
@@ -171,7 +179,11 @@ pub fn run(
                 .collect();
             let mut params = after.clone();
             params.extend(end.iter().map(|s| s as &(dyn ToSql + Sync)));
-            let change_sql = if cursor.is_some() { &sql.change_after } else { &sql.change_first };
+            let change_sql = if cursor.is_some() {
+                &sql.change_after
+            } else {
+                &sql.change_first
+            };
             let rows = tx.execute(change_sql.as_str(), &params)?;
             cx.record(&mut tx, StepState::InProgress, Some(&end), 1, Some(rows))?;
             tx.commit()?;

@@ -229,7 +229,9 @@ pub fn load(client: &mut impl GenericClient, schema: &str) -> Result<History, Ap
         .collect();
     let steps = client
         .query(
-            &format!("SELECT version, step, state, sql_checksum, cursor FROM {s}.steps ORDER BY version, step"),
+            &format!(
+                "SELECT version, step, state, sql_checksum, cursor FROM {s}.steps ORDER BY version, step"
+            ),
             &[],
         )
         .map_err(|e| err(schema, e))?
@@ -264,7 +266,13 @@ pub fn begin_migration(
                    applied_sql = EXCLUDED.applied_sql, status = 'running', step_count = EXCLUDED.step_count,
                    error = NULL, started_at = now(), finished_at = NULL, duration = NULL"
             ),
-            &[&version, &m.file.name, &checksum, &m.text, &(m.steps.len() as i32)],
+            &[
+                &version,
+                &m.file.name,
+                &checksum,
+                &m.text,
+                &(m.steps.len() as i32),
+            ],
         )
         .map_err(|e| err(schema, e))?;
     Ok(())
@@ -328,7 +336,11 @@ pub fn record_step(
 }
 
 /// Marks a migration applied.
-pub fn finish_migration(client: &mut impl GenericClient, schema: &str, version: &str) -> Result<(), ApplyError> {
+pub fn finish_migration(
+    client: &mut impl GenericClient,
+    schema: &str,
+    version: &str,
+) -> Result<(), ApplyError> {
     let s = q(schema);
     client
         .execute(

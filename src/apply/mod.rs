@@ -109,7 +109,11 @@ fn blockers_line(blockers: &[Blocker]) -> String {
     if blockers.is_empty() {
         "no blocker found in pg_locks (it may have finished)".to_string()
     } else {
-        blockers.iter().map(Blocker::to_string).collect::<Vec<_>>().join("; ")
+        blockers
+            .iter()
+            .map(Blocker::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -166,7 +170,11 @@ pub enum ApplyError {
         message: String,
     },
     #[error("{migration} step {step}: check failed: {note}")]
-    CheckFailed { migration: String, step: usize, note: String },
+    CheckFailed {
+        migration: String,
+        step: usize,
+        note: String,
+    },
     #[error("{migration} step {step}: {table} has no primary key to cut backfill batches by")]
     NoKey {
         migration: String,
@@ -225,7 +233,10 @@ impl ApplyError {
             | Self::RunLockBusy { .. }
             | Self::History { .. } => 2,
             Self::Drift { .. } | Self::Refused { .. } => 3,
-            Self::LockNotAcquired { .. } | Self::Step { .. } | Self::CheckFailed { .. } | Self::NoKey { .. } => 1,
+            Self::LockNotAcquired { .. }
+            | Self::Step { .. }
+            | Self::CheckFailed { .. }
+            | Self::NoKey { .. } => 1,
         }
     }
 }
@@ -248,12 +259,13 @@ pub enum StepOutcome {
 pub enum Event {
     /// Another runner holds the run lock; polling.
     WaitingForRunLock,
-    /// The migration starts (or resumes at `resume_at`, 1-based).
+    /// The migration starts, or resumes an earlier attempt at `resume_at` (1-based).
     MigrationStarted {
         version: String,
         name: String,
         steps: usize,
         resume_at: usize,
+        resuming: bool,
     },
     /// A lock timeout or deadlock; the step is tried again after `sleep_ms`.
     StepRetry {
@@ -292,7 +304,11 @@ pub enum Event {
         duration: Duration,
     },
     /// The migration stopped at `step`; the next run resumes there.
-    MigrationFailed { version: String, step: usize, error: String },
+    MigrationFailed {
+        version: String,
+        step: usize,
+        error: String,
+    },
     /// A migration that failed before was edited; done steps whose SQL is
     /// unchanged are kept.
     ResumingChanged { version: String, kept_steps: usize },
@@ -385,7 +401,9 @@ pub fn connect(url: &str) -> Result<postgres::Client, ApplyError> {
         url: shown.clone(),
         message: scrub(&e.to_string(), url),
     })?;
-    let password = config.get_password().map(|p| String::from_utf8_lossy(p).into_owned());
+    let password = config
+        .get_password()
+        .map(|p| String::from_utf8_lossy(p).into_owned());
     config.application_name("safe-migrate apply");
     config.connect(postgres::NoTls).map_err(|e| {
         let mut message = run::error_text(&e);
@@ -415,7 +433,9 @@ fn ssl_mode(url: &str) -> Option<String> {
 
 /// The server's major version, for planning against the real target.
 pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
-    let row = client.query_one("SELECT current_setting('server_version_num')::int", &[]).ok()?;
+    let row = client
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .ok()?;
     let num: i32 = row.get(0);
     PgVersion::new((num / 10000) as u32)
 }
@@ -423,11 +443,13 @@ pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
 /// The migrations of `plan` that `settings.target` includes, in plan order.
 fn in_target<'p>(plan: &'p Plan, settings: &ApplySettings) -> impl Iterator<Item = &'p MigrationPlan> + 'p {
     let target = settings.target.clone();
-    plan.migrations.iter().filter(move |m| match (&target, &m.file.version) {
-        (None, _) => true,
-        (Some(t), Some(v)) => v <= t,
-        (Some(_), None) => false,
-    })
+    plan.migrations
+        .iter()
+        .filter(move |m| match (&target, &m.file.version) {
+            (None, _) => true,
+            (Some(t), Some(v)) => v <= t,
+            (Some(_), None) => false,
+        })
 }
 
 fn refusals(m: &MigrationPlan) -> Vec<String> {
@@ -566,18 +588,23 @@ fn apply_migration(
     let mut kept = 0;
     for (i, step) in m.steps.iter().enumerate() {
         match done_rows.iter().find(|r| r.step == i) {
-            Some(r) if r.sql_checksum == step_checksum(step) => kept = i + 1,
+            Some(r) if r.state != history::StepState::InProgress && r.sql_checksum == step_checksum(step) => {
+                kept = i + 1
+            }
             _ => break,
         }
     }
     let resume_cursor: Option<(usize, Vec<String>)> = done_rows
         .iter()
         .find(|r| r.step == kept && r.state == history::StepState::InProgress)
-        .filter(|r| m.steps.get(kept).is_some_and(|s| r.sql_checksum == step_checksum(s)))
+        .filter(|r| {
+            m.steps
+                .get(kept)
+                .is_some_and(|s| r.sql_checksum == step_checksum(s))
+        })
         .and_then(|r| r.cursor.clone().map(|c| (kept, c)));
-    let edited = history
-        .migration(&id)
-        .is_some_and(|r| r.checksum != checksum(&m.text));
+    let earlier = history.migration(&id);
+    let edited = earlier.is_some_and(|r| r.checksum != checksum(&m.text));
     history::begin_migration(client, schema, &id, m, &checksum(&m.text))?;
     history::forget_steps_from(client, schema, &id, kept, resume_cursor.is_some())?;
     if edited {
@@ -591,6 +618,7 @@ fn apply_migration(
         name: m.file.name.clone(),
         steps: m.steps.len(),
         resume_at: kept + 1,
+        resuming: earlier.is_some(),
     });
     for (index, step) in m.steps.iter().enumerate().skip(kept) {
         let cursor = resume_cursor

@@ -260,7 +260,10 @@ fn check(
 }
 
 /// INVALID indexes on `table` (every table when `None`), as SQL names.
-fn invalid_indexes(client: &mut postgres::Client, table: Option<&str>) -> Result<Vec<String>, postgres::Error> {
+fn invalid_indexes(
+    client: &mut postgres::Client,
+    table: Option<&str>,
+) -> Result<Vec<String>, postgres::Error> {
     let rows = client.query(
         "SELECT i.indexrelid::regclass::text FROM pg_catalog.pg_index i
          WHERE NOT i.indisvalid AND ($1::text IS NULL OR i.indrelid = to_regclass($1::text))",
