@@ -34,8 +34,13 @@ fn migrate_cmd(dir: &Path, url: &str, args: &[&str]) -> Command {
     cmd
 }
 
+/// Runs `migrate`; with `MIGRATE_TEST_SHOW=1` (and `--nocapture`) prints what it said.
 fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
-    migrate_cmd(dir, url, args).output().unwrap()
+    let out = migrate_cmd(dir, url, args).output().unwrap();
+    if std::env::var_os("MIGRATE_TEST_SHOW").is_some() {
+        eprintln!("$ migrate {}\n{}", args.join(" "), text(&out));
+    }
+    out
 }
 
 fn text(out: &Output) -> String {
@@ -654,5 +659,66 @@ fn new_creates_the_next_versioned_file() {
         dir.path().join("V8__add_users_email.sql").is_file(),
         "{}",
         text(&out)
+    );
+}
+
+#[test]
+fn a_concurrent_build_interrupted_midway_is_cleaned_up_on_resume() {
+    let db = fresh_database();
+    let dir = migrations(&[("V1__create.sql", V1)]);
+    assert_exit(&migrate(dir.path(), &db.url, &["apply"]), 0);
+    std::fs::write(dir.path().join("V2__idx.sql"), "CREATE INDEX t_n_idx ON t (n);\n").unwrap();
+    // An old snapshot makes the concurrent build wait in its last phase,
+    // when the index already exists as INVALID.
+    let mut snapshot = db.client();
+    snapshot
+        .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT count(*) FROM t")
+        .unwrap();
+    let child = migrate_cmd(dir.path(), &db.url, &["apply"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut admin = db.client();
+    loop {
+        let waiting = admin
+            .query_opt(
+                "SELECT pid FROM pg_stat_activity WHERE query LIKE 'CREATE INDEX CONCURRENTLY%' \
+                 AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .unwrap();
+        if let Some(row) = waiting {
+            let pid: i32 = row.get(0);
+            admin.execute("SELECT pg_terminate_backend($1)", &[&pid]).unwrap();
+            break;
+        }
+        assert!(Instant::now() < deadline, "the build never waited");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    snapshot.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n_idx'::regclass"
+        ),
+        "false"
+    );
+    let out = migrate(dir.path(), &db.url, &["apply"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("resuming at step 1"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n_idx'::regclass"
+        ),
+        "true"
     );
 }

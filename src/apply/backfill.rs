@@ -54,7 +54,7 @@ fn key_columns(
             .map_err(|e| cx.failed(&e))?;
         if rows.is_empty() {
             return Err(ApplyError::NoKey {
-                migration: cx.migration.to_string(),
+                migration: cx.label.to_string(),
                 step: cx.index + 1,
                 table: b.table.clone(),
             });
@@ -72,7 +72,7 @@ fn key_columns(
             .map_err(|e| cx.failed(&e))?;
         let Some(row) = row else {
             return Err(ApplyError::Step {
-                migration: cx.migration.to_string(),
+                migration: cx.label.to_string(),
                 step: cx.index + 1,
                 kind: "backfill",
                 message: format!("key column {key} not found on {table}"),

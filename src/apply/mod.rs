@@ -23,7 +23,7 @@ pub mod retry;
 pub mod run;
 
 use crate::pg::{LockMode, PgVersion, QualifiedName};
-use crate::plan::{MigrationPlan, Outcome, Plan, StepKind};
+use crate::plan::{MigrationPlan, Outcome, Plan, StepKind, TxMode};
 use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -581,6 +581,7 @@ fn apply_migration(
 ) -> Result<(), ApplyError> {
     let schema = settings.history_schema.as_str();
     let id = migration_id(&m.file);
+    let label = m.file.path.display().to_string();
     let started = Instant::now();
     // Done steps count only while their SQL is what the plan says now: a
     // failed migration may have been edited to fix it.
@@ -593,6 +594,15 @@ fn apply_migration(
             }
             _ => break,
         }
+    }
+    // A concurrent step interrupted mid-build leaves an INVALID index that
+    // `IF NOT EXISTS` would keep: resume at the plan's cleanup step before it.
+    while kept > 0
+        && m.steps.get(kept).is_some_and(|s| s.tx == TxMode::Outside)
+        && m.steps[kept - 1].tx == TxMode::Outside
+        && m.steps[kept - 1].only_if.is_some()
+    {
+        kept -= 1;
     }
     let resume_cursor: Option<(usize, Vec<String>)> = done_rows
         .iter()
@@ -607,12 +617,6 @@ fn apply_migration(
     let edited = earlier.is_some_and(|r| r.checksum != checksum(&m.text));
     history::begin_migration(client, schema, &id, m, &checksum(&m.text))?;
     history::forget_steps_from(client, schema, &id, kept, resume_cursor.is_some())?;
-    if edited {
-        events(&Event::ResumingChanged {
-            version: id.clone(),
-            kept_steps: kept,
-        });
-    }
     events(&Event::MigrationStarted {
         version: id.clone(),
         name: m.file.name.clone(),
@@ -620,6 +624,13 @@ fn apply_migration(
         resume_at: kept + 1,
         resuming: earlier.is_some(),
     });
+    if edited {
+        events(&Event::ResumingChanged {
+            version: id.clone(),
+            kept_steps: kept,
+        });
+    }
+
     for (index, step) in m.steps.iter().enumerate().skip(kept) {
         let cursor = resume_cursor
             .as_ref()
@@ -627,6 +638,7 @@ fn apply_migration(
             .map(|(_, c)| c.clone());
         let cx = run::StepContext {
             migration: &id,
+            label: &label,
             index,
             step,
             sql_checksum: step_checksum(step),

@@ -26,6 +26,8 @@ use std::time::Duration;
 pub struct StepContext<'a> {
     /// The migration's history id.
     pub migration: &'a str,
+    /// The migration as error messages name it (its path).
+    pub label: &'a str,
     /// 0-based.
     pub index: usize,
     pub step: &'a Step,
@@ -37,7 +39,7 @@ pub struct StepContext<'a> {
 impl StepContext<'_> {
     pub(crate) fn failed(&self, e: &postgres::Error) -> ApplyError {
         ApplyError::Step {
-            migration: self.migration.to_string(),
+            migration: self.label.to_string(),
             step: self.index + 1,
             kind: super::kind_name(self.step.kind),
             message: error_text(e),
@@ -148,7 +150,7 @@ pub(crate) fn with_retries<T>(
             Err(TryError::Db(e)) if retry::is_retryable(&e) => {
                 if tries >= cx.settings.max_attempts {
                     return Err(ApplyError::LockNotAcquired {
-                        migration: cx.migration.to_string(),
+                        migration: cx.label.to_string(),
                         step: cx.index + 1,
                         table: cx.table(),
                         lock: cx.step.lock,
@@ -243,7 +245,7 @@ fn check(
         tx.batch_execute(&timeouts)?;
         if !query_bool(&mut tx, &cx.step.sql)? {
             return Err(TryError::Stop(ApplyError::CheckFailed {
-                migration: cx.migration.to_string(),
+                migration: cx.label.to_string(),
                 step: cx.index + 1,
                 note: cx.step.note.clone().unwrap_or_else(|| cx.step.sql.clone()),
             }));
