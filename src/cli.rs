@@ -4,19 +4,21 @@
 //! `main.rs` calls [`run`] and maps its result to an exit code; nothing else
 //! exits the process.
 
+use crate::apply::{self, ApplySettings, Event, MigrationState, StepOutcome};
 use crate::config::{self, Config};
 use crate::lint::{docs, rules, FileLint, LintOutcome, LintSettings, Linter, Severity, Summary};
 use crate::parse::{parse_source_indexed, Stmt};
 use crate::pg::PgVersion;
 use crate::plan;
 use crate::report::{self, Format, TextStyle};
-use crate::source::{self, DiscoveryWarning, MigrationFile, Source};
+use crate::source::{self, DiscoveryWarning, MigrationFile, MigrationVersion, Source};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::Duration;
 
 /// Zero-downtime PostgreSQL migrations: lint, plan and apply.
 #[derive(Debug, Parser)]
@@ -40,6 +42,147 @@ pub enum Command {
         /// The rule id, e.g. set-not-null.
         id: String,
     },
+    /// Run pending migrations against a database, as `migrate plan` shows them.
+    Apply(ApplyArgs),
+    /// Show which migrations are applied, pending, in progress or changed.
+    Status(StatusArgs),
+    /// Create the next `V{n}__NAME.sql` migration file.
+    New(NewArgs),
+}
+
+/// How `apply` and `status` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// One line per step.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where the database is and how to read the migrations (shared by `apply` and `status`).
+#[derive(Debug, clap::Args)]
+pub struct DatabaseArgs {
+    /// The migration directory (default: the config's first path, else `migrations`).
+    pub dir: Option<PathBuf>,
+    /// postgres://user:password@host:port/dbname (never printed with its password).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Config file (default: migrate.yaml in this directory or a parent).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The schema holding the history tables.
+    #[arg(long, default_value = apply::history::DEFAULT_SCHEMA)]
+    pub history_schema: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    pub format: OutputFormat,
+    /// Plan for this PostgreSQL major version instead of the server's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
+    pub pg_version: Option<u32>,
+}
+
+/// `migrate apply` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// Print the pending plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Apply migrations up to and including this version (e.g. 7 or 1.2).
+    #[arg(long, value_parser = parse_version)]
+    pub target: Option<MigrationVersion>,
+    /// lock_timeout of each try of a transactional step (never 0).
+    #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
+    pub lock_timeout: Duration,
+    /// Tries per step on lock timeouts and deadlocks.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: u32,
+    /// statement_timeout of short steps (scans, builds and validations get none).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub statement_timeout: Duration,
+    /// The longest first backoff between tries; it doubles per try up to 60s.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub retry_base: Duration,
+    /// How long to wait for another `migrate apply` to finish.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub lock_wait: Duration,
+    /// The pause between backfill batches.
+    #[arg(long, default_value = "10ms", value_parser = parse_duration)]
+    pub batch_pause: Duration,
+    /// Rows per backfill batch.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub batch_size: u32,
+}
+
+/// `migrate status` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+}
+
+/// `migrate new` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct NewArgs {
+    /// What the migration does, e.g. add_users_email.
+    pub name: String,
+    /// The migration directory.
+    #[arg(long, default_value = "migrations")]
+    pub dir: PathBuf,
+}
+
+/// Parses `500ms`, `5s`, `2m`, `1h`, `1m30s` or `0` into a `Duration`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = text;
+    if rest.is_empty() {
+        return Err("empty duration".to_string());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        if digits == 0 {
+            return Err(format!("`{text}`: expected a number, e.g. 500ms, 5s, 2m"));
+        }
+        let n: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("`{text}`: number too large"))?;
+        rest = &rest[digits..];
+        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit = &rest[..unit_len];
+        rest = &rest[unit_len..];
+        total += match unit {
+            "ms" => Duration::from_millis(n),
+            "s" => Duration::from_secs(n),
+            "m" | "min" => Duration::from_secs(n * 60),
+            "h" => Duration::from_secs(n * 3600),
+            _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s, m or h)")),
+        };
+    }
+    Ok(total)
+}
+
+fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0: a step never runs without a lock timeout".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_version(text: &str) -> Result<MigrationVersion, String> {
+    text.trim()
+        .trim_start_matches(['V', 'v'])
+        .split(['.', '_'])
+        .map(|p| {
+            p.parse::<u64>()
+                .map_err(|_| format!("`{text}` is not a version like 7 or 1.2"))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(MigrationVersion)
 }
 
 /// When `lint` exits non-zero.
@@ -128,6 +271,14 @@ pub enum Error {
     UnknownRule { id: String, suggestion: Option<String> },
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
+    #[error("{}: cannot create the migration: {source}", path.display())]
+    NewFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
@@ -139,12 +290,25 @@ impl Error {
             Error::NoPaths => "pass a migration file or directory, or set `paths` in migrate.yaml",
             Error::UnknownRule { .. } => "`migrate rules` lists every rule id",
             Error::Output(_) => "check that standard output is writable",
+            Error::Apply(e) => e.help(),
+            Error::NewFile { .. } => "check that the directory is writable",
+        }
+    }
+
+    /// More lines to print after the message (a diff), if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Apply(e) => e.detail(),
+            _ => None,
         }
     }
 
     /// The process exit code for this error.
     pub fn exit_code(&self) -> u8 {
-        2
+        match self {
+            Error::Apply(e) => e.exit_code(),
+            _ => 2,
+        }
     }
 }
 
@@ -198,6 +362,9 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 id,
             }),
         },
+        Command::Apply(args) => apply_command(&args),
+        Command::Status(args) => status_command(&args.db),
+        Command::New(args) => new_command(&args),
     }
 }
 
@@ -377,4 +544,302 @@ fn plan_command(run: &LintRun, format: PlanFormat, batch_size: u32) -> Result<u8
     out.write_all(text.as_bytes())?;
     out.flush()?;
     Ok(u8::from(plan.has_refusals()))
+}
+
+/// The migrations, settings and URL `apply` and `status` work from.
+struct DatabaseRun {
+    lint: LintRun,
+    url: Option<String>,
+    explicit_pg_version: bool,
+}
+
+fn resolve_database(args: &DatabaseArgs) -> Result<DatabaseRun, Error> {
+    let config_path = match &args.config {
+        Some(path) => Some(path.clone()),
+        None => std::env::current_dir().ok().and_then(|d| config::find(&d)),
+    };
+    let config = match &config_path {
+        Some(path) => config::load(path)?,
+        None => Config::default(),
+    };
+    let dir = args
+        .dir
+        .clone()
+        .or_else(|| config.paths.first().cloned())
+        .unwrap_or_else(|| PathBuf::from("migrations"));
+    let url = args
+        .database_url
+        .clone()
+        .filter(|u| !u.trim().is_empty())
+        .or(config.database_url.clone());
+    let lint = resolve(LintArgs {
+        paths: vec![dir],
+        format: Format::Text,
+        pg_version: args.pg_version,
+        config: config_path,
+        fail_on: FailOn::Error,
+        assume_in_transaction: false,
+    })?;
+    Ok(DatabaseRun {
+        lint,
+        url,
+        explicit_pg_version: args.pg_version.is_some(),
+    })
+}
+
+/// Plans the migrations of `run`, for the server's version unless one was given.
+fn plan_for(
+    run: &DatabaseRun,
+    client: Option<&mut postgres::Client>,
+    batch_size: u32,
+) -> Result<plan::Plan, Error> {
+    let mut lint = run.lint.settings.clone();
+    if !run.explicit_pg_version {
+        if let Some(version) = client.and_then(apply::server_version) {
+            lint.pg_version = version.min(PgVersion::MAX);
+        }
+    }
+    let discovery = source::discover(&run.lint.paths, &run.lint.exclude)?;
+    let sources = discovery
+        .files
+        .into_iter()
+        .map(source::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(plan::plan(sources, &plan::PlanSettings { lint, batch_size }))
+}
+
+fn apply_settings(args: &ApplyArgs) -> ApplySettings {
+    ApplySettings {
+        lock_timeout: args.lock_timeout,
+        statement_timeout: args.statement_timeout,
+        max_attempts: args.max_attempts,
+        retry_base: args.retry_base,
+        lock_wait: args.lock_wait,
+        batch_pause: args.batch_pause,
+        history_schema: args.db.history_schema.clone(),
+        target: args.target.clone(),
+        ..ApplySettings::default()
+    }
+}
+
+fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
+    let run = resolve_database(&args.db)?;
+    let settings = apply_settings(args);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let Some(url) = run.url.clone() else {
+        if args.dry_run {
+            // Without a database every migration counts as pending.
+            let plan = plan_for(&run, None, args.batch_size)?;
+            out.write_all(plan::render::text(&plan, false).as_bytes())?;
+            return Ok(0);
+        }
+        return Err(apply::ApplyError::NoUrl.into());
+    };
+    let mut client = apply::connect(&url)?;
+    let plan = plan_for(&run, Some(&mut client), args.batch_size)?;
+    if args.dry_run {
+        let pending = apply::pending(&plan, &mut client, &settings)?;
+        writeln!(out, "{} pending migration(s):", pending.len())?;
+        for m in &pending {
+            writeln!(
+                out,
+                "  {} {} ({} steps)",
+                apply::migration_id(&m.file),
+                m.file.path.display(),
+                m.steps.len()
+            )?;
+        }
+        let pending = plan::Plan {
+            pg_version: plan.pg_version,
+            migrations: pending.into_iter().cloned().collect(),
+        };
+        out.write_all(plan::render::text(&pending, false).as_bytes())?;
+        return Ok(0);
+    }
+    let json = args.db.format == OutputFormat::Json;
+    let mut write_error = None;
+    let result = apply::apply(&plan, &mut client, &settings, &mut |event| {
+        let written = if json {
+            serde_json::to_string(event)
+                .map_err(std::io::Error::other)
+                .and_then(|line| writeln!(out, "{line}"))
+        } else {
+            write_event_text(&mut out, event)
+        };
+        if let Err(e) = written.and_then(|()| out.flush()) {
+            write_error.get_or_insert(e);
+        }
+    });
+    if let Some(e) = write_error {
+        return Err(e.into());
+    }
+    match result {
+        Ok(summary) => {
+            if !json && summary.applied > 0 {
+                writeln!(
+                    out,
+                    "applied {} migration(s): {} steps run, {} skipped",
+                    summary.applied, summary.steps_run, summary.steps_skipped
+                )?;
+            }
+            Ok(0)
+        }
+        Err(e) => {
+            if json {
+                let line = serde_json::json!({
+                    "event": "error",
+                    "message": e.to_string(),
+                    "exit_code": e.exit_code(),
+                });
+                writeln!(out, "{line}")?;
+            }
+            Err(e.into())
+        }
+    }
+}
+
+fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
+    match event {
+        Event::WaitingForRunLock => writeln!(out, "waiting for another `migrate apply` to finish"),
+        Event::MigrationStarted {
+            version,
+            name,
+            steps,
+            resume_at,
+            resuming,
+        } => {
+            if *resuming {
+                writeln!(
+                    out,
+                    "== {version} {name}: {steps} steps, resuming at step {resume_at}"
+                )
+            } else {
+                writeln!(out, "== {version} {name}: {steps} steps")
+            }
+        }
+        Event::ResumingChanged { kept_steps, .. } => writeln!(
+            out,
+            "   the file changed since the failed run; {kept_steps} unchanged done step(s) kept"
+        ),
+        Event::StepRetry {
+            step,
+            attempt,
+            error,
+            sleep,
+            ..
+        } => writeln!(
+            out,
+            "   step {step}: try {attempt} failed: {error}; retrying in {}ms",
+            sleep.as_millis()
+        ),
+        Event::BatchDone { .. } => Ok(()),
+        Event::StepDone {
+            step,
+            of,
+            kind,
+            table,
+            outcome,
+            attempts,
+            duration,
+            rows,
+            ..
+        } => {
+            let what = match outcome {
+                StepOutcome::Ran => "done",
+                StepOutcome::SkippedGuard => "skipped (already done)",
+                StepOutcome::SkippedCondition => "skipped (condition false)",
+            };
+            let rows = rows.map(|r| format!(", {r} rows")).unwrap_or_default();
+            let tries = if *attempts == 1 {
+                "1 try".to_string()
+            } else {
+                format!("{attempts} tries")
+            };
+            writeln!(
+                out,
+                "   {step}/{of} {kind:<10} {:<24} {what} in {}ms, {tries}{rows}",
+                table.as_deref().unwrap_or("-"),
+                duration.as_millis()
+            )
+        }
+        Event::MigrationApplied { duration, .. } => writeln!(out, "   applied in {}ms", duration.as_millis()),
+        Event::MigrationFailed { step, .. } => writeln!(out, "   failed at step {step}; rerun to resume"),
+        Event::NothingPending => writeln!(out, "nothing to apply: every migration is applied"),
+    }
+}
+
+fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
+    let run = resolve_database(args)?;
+    let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
+    let mut client = apply::connect(&url)?;
+    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    let settings = ApplySettings {
+        history_schema: args.history_schema.clone(),
+        ..ApplySettings::default()
+    };
+    let statuses = apply::status(&plan, &mut client, &settings)?;
+    let mut out = std::io::stdout().lock();
+    for s in &statuses {
+        if args.format == OutputFormat::Json {
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(s).map_err(std::io::Error::other)?
+            )?;
+            continue;
+        }
+        let state = match &s.state {
+            MigrationState::Applied => "applied".to_string(),
+            MigrationState::Pending => "pending".to_string(),
+            MigrationState::InProgress { step, of, failed, .. } => format!(
+                "{} at step {step} of {of}",
+                if *failed { "failed" } else { "in progress" }
+            ),
+            MigrationState::Changed => "changed since applied".to_string(),
+            MigrationState::Missing => "applied, missing from disk".to_string(),
+        };
+        writeln!(out, "{:<8} {:<40} {state}", s.version, s.name)?;
+    }
+    Ok(0)
+}
+
+fn new_command(args: &NewArgs) -> Result<u8, Error> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::NewFile { path, source }
+    };
+    std::fs::create_dir_all(&args.dir).map_err(io(&args.dir))?;
+    let mut last = 0u64;
+    for entry in std::fs::read_dir(&args.dir).map_err(io(&args.dir))?.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let number = name
+            .strip_prefix('V')
+            .and_then(|rest| rest.split_once("__"))
+            .and_then(|(v, _)| v.split(['.', '_']).next()?.parse::<u64>().ok());
+        if let Some(n) = number {
+            last = last.max(n);
+        }
+    }
+    let name: String = args
+        .name
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = args.dir.join(format!("V{}__{name}.sql", last + 1));
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(io(&path))?;
+    writeln!(file, "-- {}\n", args.name.trim()).map_err(io(&path))?;
+    writeln!(std::io::stdout().lock(), "{}", path.display())?;
+    Ok(0)
 }

@@ -3,10 +3,13 @@
 //! The pipeline, one module per stage, data flowing one way:
 //! [`source`] (files → statements with spans) → [`parse`] (typed facts) →
 //! [`schema`] (what earlier migrations created) → [`lint`] (findings) →
-//! [`report`] (text, JSON, SARIF, GitHub annotations). [`pg`] holds the
+//! [`report`] (text, JSON, SARIF, GitHub annotations); [`plan`] turns findings
+//! into safe steps and [`apply`] runs them against a database (the only stage
+//! that talks to PostgreSQL). [`pg`] holds the
 //! PostgreSQL knowledge every stage shares; [`cli`] turns arguments into
 //! settings and runs a command.
 
+pub mod apply;
 pub mod cli;
 pub mod config;
 pub mod lint;

@@ -15,6 +15,9 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e}");
+            if let Some(detail) = e.detail() {
+                eprint!("{detail}");
+            }
             eprintln!("help: {}", e.help());
             ExitCode::from(e.exit_code())
         }
