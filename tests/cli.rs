@@ -259,14 +259,27 @@ fn bad_arguments_exit_two() {
 fn plans_the_examples_as_pinned() {
     // V7's int → bigint change is rewritten into a column swap; nothing is refused.
     let text = stdout(migrate().args(["plan", "migrations-examples"]), 0);
-    let pinned = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations-examples/PLAN.txt")).unwrap();
+    let pinned =
+        fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations-examples/PLAN.txt"))
+            .unwrap();
     assert_eq!(text, pinned, "migrations-examples/PLAN.txt is stale: regenerate it with `cargo run -- plan migrations-examples > migrations-examples/PLAN.txt`");
-    let sql = stdout(migrate().args(["plan", "migrations-examples", "--format", "sql"]), 0);
+    let sql = stdout(
+        migrate().args(["plan", "migrations-examples", "--format", "sql"]),
+        0,
+    );
     insta::assert_snapshot!("examples_plan_sql", sql);
-    let json = stdout(migrate().args(["plan", "migrations-examples", "--format", "json"]), 0);
+    let json = stdout(
+        migrate().args(["plan", "migrations-examples", "--format", "json"]),
+        0,
+    );
     let doc: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(doc["migrations"].as_array().unwrap().len(), 10);
-    let kinds: Vec<&str> = doc["migrations"][4]["steps"].as_array().unwrap().iter().map(|s| s["kind"].as_str().unwrap()).collect();
+    let kinds: Vec<&str> = doc["migrations"][4]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["concurrent", "concurrent", "check"], "V5 plan");
 }
 
@@ -276,5 +289,8 @@ fn plan_exits_one_when_something_is_refused() {
     let file = dir.path().join("V1__r.sql");
     fs::write(&file, "ALTER TABLE users ADD COLUMN active boolean NOT NULL;\n").unwrap();
     let text = stdout(migrate().arg("plan").arg(&file), 1);
-    assert!(text.contains("refused [add-column-not-null-without-default]"), "{text}");
+    assert!(
+        text.contains("refused [add-column-not-null-without-default]"),
+        "{text}"
+    );
 }
