@@ -5,7 +5,8 @@
 //! [`schema`] (what earlier migrations created) → [`lint`] (findings) →
 //! [`report`] (text, JSON, SARIF, GitHub annotations). [`pg`] holds the
 //! PostgreSQL knowledge every stage shares; [`cli`] turns arguments into
-//! settings and runs a command.
+//! settings and runs a command. [`trace`] is an edge: it runs migrations on
+//! a real PostgreSQL and checks the linter's lock claims against it.
 
 pub mod cli;
 pub mod config;
@@ -16,3 +17,4 @@ pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod source;
+pub mod trace;
