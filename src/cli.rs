@@ -48,6 +48,8 @@ pub enum Command {
     Status(StatusArgs),
     /// Create the next `V{n}__NAME.sql` migration file.
     New(NewArgs),
+    /// Run migrations on a scratch PostgreSQL and check the lint claims against it.
+    Trace(TraceArgs),
 }
 
 /// How `apply` and `status` report.
@@ -273,6 +275,8 @@ pub enum Error {
     Output(#[from] std::io::Error),
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
+    #[error(transparent)]
+    Trace(#[from] crate::trace::TraceError),
     #[error("{}: cannot create the migration: {source}", path.display())]
     NewFile {
         path: PathBuf,
@@ -291,6 +295,7 @@ impl Error {
             Error::UnknownRule { .. } => "`migrate rules` lists every rule id",
             Error::Output(_) => "check that standard output is writable",
             Error::Apply(e) => e.help(),
+            Error::Trace(e) => e.help(),
             Error::NewFile { .. } => "check that the directory is writable",
         }
     }
@@ -352,6 +357,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
             }
             Ok(0)
         }
+        Command::Trace(trace_args) => trace_command(trace_args),
         Command::Explain { id } => match rules::by_id(&id) {
             Some(rule) => {
                 write!(std::io::stdout().lock(), "{}", docs::page(rule))?;
@@ -842,4 +848,85 @@ fn new_command(args: &NewArgs) -> Result<u8, Error> {
     writeln!(file, "-- {}\n", args.name.trim()).map_err(io(&path))?;
     writeln!(std::io::stdout().lock(), "{}", path.display())?;
     Ok(0)
+}
+
+// ---- `migrate trace` ------------------------------------------------------
+
+/// How `trace` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TraceFormat {
+    Text,
+    Json,
+}
+
+/// `migrate trace` arguments, as typed.
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("database").required(true).args(["database_url", "temp"])))]
+pub struct TraceArgs {
+    /// Migration files or directories (a directory is an ordered history).
+    pub paths: Vec<PathBuf>,
+    /// A database the migrations may be run on (it is changed!).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// Start a throwaway PostgreSQL cluster from the local binaries, remove it after.
+    #[arg(long)]
+    pub temp: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = TraceFormat::Text)]
+    pub format: TraceFormat,
+    /// Lint for this PostgreSQL major version (10–18); default: the server's.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
+    pub pg_version: Option<u32>,
+    /// Config file (default: migrate.yaml in this directory or a parent).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Exit 1 when PostgreSQL contradicts a lint claim.
+    #[arg(long)]
+    pub fail_on_discrepancy: bool,
+    /// Allow a database that holds migration history (the safe_migrate schema).
+    #[arg(long)]
+    pub i_know_this_is_not_production: bool,
+}
+
+fn trace_command(args: TraceArgs) -> Result<u8, Error> {
+    use crate::trace::{self, Database, HistoryGuard, TraceSettings};
+    let run = resolve(LintArgs {
+        paths: args.paths,
+        format: Format::Text,
+        pg_version: args.pg_version,
+        config: args.config,
+        fail_on: FailOn::Never,
+        assume_in_transaction: false,
+    })?;
+    let discovery = source::discover(&run.paths, &run.exclude)?;
+    let sources = discovery
+        .files
+        .into_iter()
+        .map(source::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = TraceSettings {
+        database: match args.database_url {
+            Some(url) if !args.temp => Database::Url(url),
+            _ => Database::Temp,
+        },
+        lint: run.settings,
+        pg_version: args.pg_version.and_then(PgVersion::new),
+        guard: if args.i_know_this_is_not_production {
+            HistoryGuard::Allow
+        } else {
+            HistoryGuard::Refuse
+        },
+        rows: 100,
+    };
+    let traced = trace::trace(sources, &settings)?;
+    let text = match args.format {
+        TraceFormat::Text => trace::render::text(&traced),
+        TraceFormat::Json => trace::render::json(&traced),
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(u8::from(
+        args.fail_on_discrepancy && traced.summary().discrepancies > 0,
+    ))
 }

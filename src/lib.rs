@@ -7,7 +7,8 @@
 //! into safe steps and [`apply`] runs them against a database (the only stage
 //! that talks to PostgreSQL). [`pg`] holds the
 //! PostgreSQL knowledge every stage shares; [`cli`] turns arguments into
-//! settings and runs a command.
+//! settings and runs a command. [`trace`] is an edge: it runs migrations on
+//! a real PostgreSQL and checks the linter's lock claims against it.
 
 pub mod apply;
 pub mod cli;
@@ -19,3 +20,4 @@ pub mod plan;
 pub mod report;
 pub mod schema;
 pub mod source;
+pub mod trace;
