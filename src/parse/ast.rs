@@ -129,6 +129,7 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
         },
         S::CreateDomain(d) => StmtKind::CreateDomain {
             name: qualified(&d.name),
+            base: TypeName::parse(&d.data_type.to_string()),
             has_check: !d.constraints.is_empty(),
         },
         S::CreateSequence { name, .. } => StmtKind::Sequence {

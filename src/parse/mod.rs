@@ -99,6 +99,8 @@ pub enum StmtKind {
     /// `CREATE DOMAIN name AS type [CHECK …]`.
     CreateDomain {
         name: QualifiedName,
+        /// The underlying type.
+        base: TypeName,
         has_check: bool,
     },
     /// `ALTER DOMAIN name …`.

@@ -26,10 +26,12 @@ pub struct Schema {
 }
 
 /// A domain the history created or altered.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Domain {
     /// Whether it carries a constraint.
     constrained: bool,
+    /// The underlying type, when the history created the domain.
+    base: Option<TypeName>,
     /// Index of the file that created it; `None` when the history only altered it.
     created_in: Option<usize>,
 }
@@ -168,6 +170,21 @@ impl Schema {
             .is_some_and(|d| d.constrained)
     }
 
+    /// The base type of an unconstrained domain named `type_name` (as written
+    /// in a column type): a change to such a domain over a binary-coercible
+    /// base needs no rewrite.
+    pub fn unconstrained_domain_base(&self, type_name: &str) -> Option<&TypeName> {
+        let (schema, name) = match type_name.rsplit_once('.') {
+            Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
+            None => ("public", type_name),
+        };
+        let domain = self.domains.get(&(schema.to_string(), name.to_string()))?;
+        if domain.constrained {
+            return None;
+        }
+        domain.base.as_ref()
+    }
+
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
         self.domains.get(&name.key()).and_then(|d| d.created_in)
@@ -265,11 +282,16 @@ impl Schema {
             StmtKind::CreateMatView { name } => {
                 self.matviews.insert(name.key(), file_index);
             }
-            StmtKind::CreateDomain { name, has_check } => {
+            StmtKind::CreateDomain {
+                name,
+                base,
+                has_check,
+            } => {
                 self.domains.insert(
                     name.key(),
                     Domain {
                         constrained: *has_check,
+                        base: Some(base.clone()),
                         created_in: Some(file_index),
                     },
                 );

@@ -81,8 +81,10 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             continue;
         };
         let old = table.and_then(|t| t.column(column)).map(|c| &c.ty);
+        // A domain without constraints stores its base type: judge the change by it.
+        let target = cx.schema.unconstrained_domain_base(&ty.base).unwrap_or(ty);
         let detail = match old {
-            Some(old) if using.is_none() && rewrite_free(old, ty) => continue,
+            Some(old) if using.is_none() && rewrite_free(old, target) => continue,
             Some(old)
                 if old.base == "timestamp" && ty.base == "timestamptz"
                     || old.base == "timestamptz" && ty.base == "timestamp" =>
@@ -159,6 +161,15 @@ mod tests {
             "ALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;",
         );
         assert!(f.message.contains("UTC"));
+    }
+
+    #[test]
+    fn ignores_a_change_to_an_unconstrained_domain_over_the_same_type() {
+        assert_clean(&RULE, "ALTER TABLE users ALTER COLUMN age TYPE positive_int;");
+        assert_flags(
+            &RULE,
+            "CREATE DOMAIN pos AS int CHECK (VALUE > 0);\nALTER TABLE users ALTER COLUMN age TYPE pos;",
+        );
     }
 
     #[test]
