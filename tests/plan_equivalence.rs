@@ -310,3 +310,15 @@ fn sequence_backed_columns() {
         ],
     });
 }
+
+#[test]
+fn index_on_a_partitioned_table() {
+    check(&Case {
+        name: "create-index-partitioned",
+        pre: "SELECT 1",
+        history:
+            "CREATE TABLE events_2023 PARTITION OF events FOR VALUES FROM ('2023-01-01') TO ('2024-01-01');",
+        migration: "CREATE INDEX events_created_idx ON events (created_at);",
+        data: &["SELECT count(*) FROM events"],
+    });
+}

@@ -162,6 +162,31 @@ pub fn update_set(stmt: &str) -> Option<Span> {
     Some(Span::new(toks[first].span.start, toks[last].span.end))
 }
 
+/// In a `CREATE [UNIQUE] INDEX … ON [ONLY] table …` statement: the byte
+/// offset just after the table name (where `USING …` or the column list starts).
+pub fn after_index_table(stmt: &str) -> Option<usize> {
+    let toks = tokenize(stmt)?;
+    let on = toks.iter().position(|t| is_word(t, "ON"))?;
+    let mut i = on + 1;
+    if toks.get(i).is_some_and(|t| is_word(t, "ONLY")) {
+        i += 1;
+    }
+    let mut end = None;
+    while let Some(t) = toks.get(i) {
+        if !matches!(t.token, Token::Word(_)) {
+            break;
+        }
+        end = Some(t.span.end);
+        i += 1;
+        if toks.get(i).is_some_and(|t| t.token == Token::Period) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    end
+}
+
 /// In a `CREATE [UNIQUE] INDEX …` statement: the byte offset just after the
 /// `INDEX` keyword, where `CONCURRENTLY` goes.
 pub fn after_index_keyword(stmt: &str) -> Option<usize> {

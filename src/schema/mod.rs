@@ -46,6 +46,8 @@ pub struct Table {
     pub constraints: Vec<TableConstraint>,
     /// Declared `PARTITION BY`.
     pub partitioned: bool,
+    /// `PARTITION OF parent`.
+    pub partition_of: Option<QualifiedName>,
 }
 
 /// A column as the history left it.
@@ -210,6 +212,21 @@ impl Schema {
         found.into_iter()
     }
 
+    /// The partitions of `parent` the history created, by name.
+    pub fn partitions_of(&self, parent: &QualifiedName) -> Vec<QualifiedName> {
+        let mut found: Vec<QualifiedName> = self
+            .tables
+            .iter()
+            .filter(|(_, t)| t.partition_of.as_ref().is_some_and(|p| p.key() == parent.key()))
+            .map(|((schema, name), _)| QualifiedName {
+                schema: (schema != "public" || parent.schema.is_some()).then(|| Ident::new(schema.clone())),
+                name: Ident::new(name.clone()),
+            })
+            .collect();
+        found.sort();
+        found
+    }
+
     /// Tables with a foreign key that references `table`.
     pub fn referencing<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Table> + 'a {
         self.tables.values().filter(move |t| {
@@ -235,6 +252,7 @@ impl Schema {
                     columns: t.columns.iter().map(|c| column_of(c, file_index)).collect(),
                     constraints: t.columns.iter().filter_map(inline_foreign_key).collect(),
                     partitioned: t.partitioned,
+                    partition_of: t.partition_of.clone(),
                 };
                 for c in &t.constraints {
                     table.constraints.push(TableConstraint {
