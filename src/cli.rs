@@ -248,6 +248,10 @@ pub struct PlanArgs {
     /// Rows per backfill batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// Read facts the history lacks (server version, primary keys) from this
+    /// database's catalog. Nothing is changed.
+    #[arg(long)]
+    pub database_url: Option<String>,
 }
 
 /// Everything `lint` needs, resolved from arguments and config.
@@ -327,6 +331,8 @@ pub fn run(args: Args) -> Result<u8, Error> {
         Command::Plan(plan_args) => {
             let format = plan_args.format;
             let batch_size = plan_args.batch_size;
+            let database_url = plan_args.database_url.clone();
+            let explicit_version = plan_args.pg_version.is_some();
             let run = resolve(LintArgs {
                 paths: plan_args.paths,
                 format: Format::Text,
@@ -335,7 +341,13 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 fail_on: FailOn::Error,
                 assume_in_transaction: plan_args.assume_in_transaction,
             })?;
-            plan_command(&run, format, batch_size)
+            plan_command(
+                &run,
+                format,
+                batch_size,
+                database_url.as_deref(),
+                explicit_version,
+            )
         }
         Command::Rules => {
             let mut out = std::io::stdout().lock();
@@ -527,18 +539,39 @@ fn lint_command(run: &LintRun) -> Result<u8, Error> {
     Ok(u8::from(failed))
 }
 
-fn plan_command(run: &LintRun, format: PlanFormat, batch_size: u32) -> Result<u8, Error> {
+fn plan_command(
+    run: &LintRun,
+    format: PlanFormat,
+    batch_size: u32,
+    database_url: Option<&str>,
+    explicit_version: bool,
+) -> Result<u8, Error> {
     let discovery = source::discover(&run.paths, &run.exclude)?;
     let sources = discovery
         .files
         .into_iter()
         .map(source::read)
         .collect::<Result<Vec<_>, _>>()?;
-    let settings = plan::PlanSettings {
+    let mut settings = plan::PlanSettings {
         lint: run.settings.clone(),
         batch_size,
     };
-    let plan = plan::plan(sources, &settings);
+    let mut client = database_url.map(apply::connect).transpose()?;
+    if let (Some(client), false) = (client.as_mut(), explicit_version) {
+        if let Some(version) = apply::server_version(client) {
+            settings.lint.pg_version = version.min(PgVersion::MAX);
+        }
+    }
+    let mut plan = plan::plan(sources, &settings);
+    if let Some(client) = client.as_mut() {
+        // Backfills over tables the history did not create: take their keys from the catalog.
+        for step in plan.migrations.iter_mut().flat_map(|m| m.steps.iter_mut()) {
+            if let Some(backfill) = step.backfill.as_mut().filter(|b| b.key.is_empty()) {
+                backfill.key = apply::primary_key(client, &backfill.table);
+                step.sql = plan::render::backfill_batch_sql(backfill);
+            }
+        }
+    }
     let stdout = std::io::stdout();
     let colour = report::use_colour(stdout.is_terminal());
     let text = match format {

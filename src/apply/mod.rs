@@ -432,6 +432,27 @@ fn ssl_mode(url: &str) -> Option<String> {
 }
 
 /// The server's major version, for planning against the real target.
+/// The primary key columns of `table` from the live catalog (empty when it
+/// has none or does not exist), for plans that need facts the history lacks.
+pub fn primary_key(client: &mut postgres::Client, table: &crate::pg::QualifiedName) -> Vec<crate::pg::Ident> {
+    client
+        .query(
+            "SELECT a.attname::text
+             FROM pg_catalog.pg_index i
+             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+             WHERE i.indrelid = to_regclass($1::text) AND i.indisprimary
+             ORDER BY k.ord",
+            &[&table.to_string()],
+        )
+        .map(|rows| {
+            rows.into_iter()
+                .map(|r| crate::pg::Ident::new(r.get::<_, String>(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
     let row = client
         .query_one("SELECT current_setting('server_version_num')::int", &[])
