@@ -29,7 +29,10 @@ fn file(name: &str, text: &str) -> Source {
 
 /// Traces `sql` as the migration after the lint fixture (schema and rows).
 fn trace_after_fixture(sql: &str) -> Trace {
-    let db = fresh_database();
+    trace_after_fixture_on(&fresh_database(), sql)
+}
+
+fn trace_after_fixture_on(db: &support::TestDb, sql: &str) -> Trace {
     let history = format!("{SCHEMA}{POPULATE}");
     let settings = TraceSettings {
         database: Database::Url(db.url.clone()),
@@ -172,11 +175,12 @@ fn every_bad_example_takes_the_locks_and_rewrites_its_findings_claim() {
 #[test]
 fn reports_a_rewrite_claim_that_does_not_hold() {
     // `change-column-type` says timestamp → timestamptz rewrites unless the
-    // session TimeZone is UTC; in UTC (PG 12+) PostgreSQL skips the rewrite,
-    // so the claim made without knowing the time zone does not hold.
-    let trace = trace_after_fixture(
-        "SET TimeZone = 'UTC';\nALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;",
-    );
+    // session TimeZone is UTC. Here the database's default makes the session
+    // UTC, which the migration's text does not show, so PostgreSQL (12+)
+    // skips the rewrite and the static claim does not hold.
+    let db = fresh_database();
+    db.psql_ok(&format!("ALTER DATABASE {} SET TimeZone = 'UTC';", db.name));
+    let trace = trace_after_fixture_on(&db, "ALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;");
     let found: Vec<&Discrepancy> = trace.discrepancies().map(|(_, _, d)| d).collect();
     assert_eq!(
         found,
@@ -193,10 +197,11 @@ fn fails_on_discrepancy_and_refuses_a_database_with_history() {
     std::fs::write(dir.path().join("V1__fixture.sql"), format!("{SCHEMA}{POPULATE}")).unwrap();
     std::fs::write(
         dir.path().join("V2__tz.sql"),
-        "SET TimeZone = 'UTC';\nALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;\n",
+        "ALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;\n",
     )
     .unwrap();
     let db = fresh_database();
+    db.psql_ok(&format!("ALTER DATABASE {} SET TimeZone = 'UTC';", db.name));
     let run = |extra: &[&str]| {
         migrate()
             .arg("trace")

@@ -25,6 +25,59 @@ fn timeout_is_set(value: &str) -> bool {
     !matches!(number.parse::<f64>(), Ok(n) if n == 0.0)
 }
 
+/// Whether a `TimeZone` value is UTC (the case where `timestamp` ↔
+/// `timestamptz` changes skip the table rewrite, PostgreSQL 12+).
+fn timezone_is_utc(value: &str) -> bool {
+    let value = value.trim().trim_matches('\'').trim().to_ascii_uppercase();
+    matches!(
+        value.as_str(),
+        "UTC" | "ETC/UTC" | "UCT" | "ZULU" | "GMT" | "ETC/GMT" | "Z"
+    )
+}
+
+/// A boolean view of one run-time parameter, with PostgreSQL's scoping:
+/// `SET` lasts for the session (undone by a `ROLLBACK` of the transaction
+/// it was made in), `SET LOCAL` until the transaction ends, `RESET` clears.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Setting {
+    /// In force for the next statement.
+    current: bool,
+    /// The session value.
+    session: bool,
+    /// The session value when the explicit transaction began.
+    at_begin: bool,
+}
+
+impl Setting {
+    fn set(&mut self, on: bool, local: bool, in_transaction: bool) {
+        if local {
+            // Outside a transaction block SET LOCAL has no effect.
+            if in_transaction {
+                self.current = on;
+            }
+        } else {
+            self.session = on;
+            self.current = on;
+        }
+    }
+
+    fn reset(&mut self) {
+        self.session = false;
+        self.current = false;
+    }
+
+    fn begin(&mut self) {
+        self.at_begin = self.session;
+    }
+
+    fn end(&mut self, rolled_back: bool) {
+        if rolled_back {
+            self.session = self.at_begin;
+        }
+        self.current = self.session;
+    }
+}
+
 /// How the statements of a file are grouped into transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TxKind {
@@ -57,10 +110,10 @@ pub struct TxState {
     pub types_created: Vec<(String, String)>,
     /// Whether `lock_timeout` is set for this statement (session or transaction).
     pub lock_timeout: bool,
-    session_lock_timeout: bool,
-    /// The session's `lock_timeout` when the explicit transaction began:
-    /// a `ROLLBACK` undoes a plain `SET` made inside it.
-    session_at_begin: bool,
+    lock_timeout_setting: Setting,
+    /// Whether `TimeZone` is known to be UTC for this statement.
+    pub timezone_utc: bool,
+    timezone_setting: Setting,
 }
 
 impl TxState {
@@ -80,8 +133,9 @@ impl TxState {
             enum_values_added: Vec::new(),
             types_created: Vec::new(),
             lock_timeout: false,
-            session_lock_timeout: false,
-            session_at_begin: false,
+            lock_timeout_setting: Setting::default(),
+            timezone_utc: false,
+            timezone_setting: Setting::default(),
         }
     }
 
@@ -111,9 +165,17 @@ impl TxState {
             let (kind, base) = (self.kind, self.base);
             *self = TxState { kind, base, ..inner };
         } else {
-            self.session_lock_timeout = inner.session_lock_timeout;
-            self.lock_timeout = inner.session_lock_timeout;
+            self.lock_timeout_setting = inner.lock_timeout_setting;
+            self.lock_timeout_setting.end(false);
+            self.timezone_setting = inner.timezone_setting;
+            self.timezone_setting.end(false);
+            self.sync_settings();
         }
+    }
+
+    fn sync_settings(&mut self) {
+        self.lock_timeout = self.lock_timeout_setting.current;
+        self.timezone_utc = self.timezone_setting.current;
     }
 
     fn end_transaction(&mut self) {
@@ -122,7 +184,6 @@ impl TxState {
         self.exclusive.clear();
         self.enum_values_added.clear();
         self.types_created.clear();
-        self.lock_timeout = self.session_lock_timeout;
     }
 
     /// Moves the state past `stmt`. `is_new` tells whether a table was
@@ -131,33 +192,41 @@ impl TxState {
         match &stmt.kind {
             StmtKind::Begin => {
                 self.kind = TxKind::Explicit;
-                self.session_at_begin = self.session_lock_timeout;
+                self.lock_timeout_setting.begin();
+                self.timezone_setting.begin();
                 return;
             }
-            StmtKind::Commit => {
-                self.end_transaction();
-                return;
-            }
-            StmtKind::Rollback => {
-                if self.kind == TxKind::Explicit {
-                    self.session_lock_timeout = self.session_at_begin;
-                }
+            StmtKind::Commit | StmtKind::Rollback => {
+                let rolled_back = stmt.kind == StmtKind::Rollback && self.kind == TxKind::Explicit;
+                self.lock_timeout_setting.end(rolled_back);
+                self.timezone_setting.end(rolled_back);
+                self.sync_settings();
                 self.end_transaction();
                 return;
             }
             StmtKind::Set(set) if set.name == "lock_timeout" => {
-                let on = timeout_is_set(&set.value);
-                if set.local {
-                    self.lock_timeout = on && self.in_transaction();
-                } else {
-                    self.session_lock_timeout = on;
-                    self.lock_timeout = on;
-                }
+                let in_tx = self.in_transaction();
+                self.lock_timeout_setting
+                    .set(timeout_is_set(&set.value), set.local, in_tx);
+                self.sync_settings();
                 return;
             }
-            StmtKind::Reset { name } if name.as_deref().is_none_or(|n| n == "lock_timeout") => {
-                self.session_lock_timeout = false;
-                self.lock_timeout = false;
+            StmtKind::Set(set) if set.name == "timezone" || set.name == "time zone" => {
+                let in_tx = self.in_transaction();
+                self.timezone_setting
+                    .set(timezone_is_utc(&set.value), set.local, in_tx);
+                self.sync_settings();
+                return;
+            }
+            StmtKind::Reset { name } => {
+                let all = name.is_none();
+                if all || name.as_deref() == Some("lock_timeout") {
+                    self.lock_timeout_setting.reset();
+                }
+                if all || name.as_deref() == Some("timezone") {
+                    self.timezone_setting.reset();
+                }
+                self.sync_settings();
                 return;
             }
             _ => {}

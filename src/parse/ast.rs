@@ -219,6 +219,11 @@ fn set_var(set: &sp::Set, sql: &str) -> StmtKind {
                 local: matches!(scope, Some(sp::ContextModifier::Local)),
             })
         }
+        sp::Set::SetTimeZone { local, value } => StmtKind::Set(SetVar {
+            name: "timezone".into(),
+            value: literal_text(value),
+            local: *local,
+        }),
         _ => StmtKind::Other { tag: tag_of(sql) },
     }
 }

@@ -21,7 +21,7 @@ Any other change rewrites the table and rebuilds every index under ACCESS EXCLUS
 clause always rewrites.\n\n\
 ### Postgres versions\n\
 All versions. `timestamp` ↔ `timestamptz` avoids the table rewrite on PG 12+ only when the session \
-time zone is UTC, and still rebuilds the column's indexes.\n\n\
+time zone is UTC, and still rebuilds the column's indexes; the linter knows the time zone from a `SET [LOCAL] TimeZone` earlier in the file.\n\n\
 ### Use instead\n\
 The column swap: add a new column of the new type, keep it in sync with a trigger, backfill in \
 batches, build its indexes concurrently, validate its constraints, then swap the names in one short \
@@ -68,6 +68,14 @@ pub(crate) fn rewrite_free(from: &TypeName, to: &TypeName) -> bool {
     }
 }
 
+/// `timestamp` ↔ `timestamptz` (either direction, same precision or wider).
+fn timestamp_pair(old: &TypeName, new: &TypeName) -> bool {
+    matches!(
+        (old.base.as_str(), new.base.as_str()),
+        ("timestamp", "timestamptz") | ("timestamptz", "timestamp")
+    )
+}
+
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let StmtKind::AlterTable(alter) = &stmt.kind else {
         return;
@@ -85,11 +93,19 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let target = cx.schema.unconstrained_domain_base(&ty.base).unwrap_or(ty);
         let detail = match old {
             Some(old) if using.is_none() && rewrite_free(old, target) => continue,
-            Some(old)
-                if old.base == "timestamp" && ty.base == "timestamptz"
-                    || old.base == "timestamptz" && ty.base == "timestamp" =>
-            {
-                format!("{old} → {ty} rewrites unless the session TimeZone is UTC, and always rebuilds its indexes")
+            Some(old) if timestamp_pair(old, ty) && cx.pg_version().at_least(12) && cx.tx.timezone_utc => {
+                // PG 12+ with TimeZone = UTC: no table rewrite, but each index on the column is rebuilt.
+                let indexed = cx
+                    .schema
+                    .indexes_on(&alter.table)
+                    .any(|i| i.columns.contains(column));
+                if !indexed {
+                    continue;
+                }
+                format!("{old} → {ty} under TimeZone UTC skips the table rewrite but rebuilds the column's indexes")
+            }
+            Some(old) if timestamp_pair(old, ty) => {
+                format!("{old} → {ty} rewrites unless the session TimeZone is UTC (PostgreSQL 12+), and always rebuilds its indexes")
             }
             Some(old) => format!("{old} → {ty} is not binary-coercible"),
             None => format!("the old type of {column} is unknown, so a rewrite to {ty} cannot be ruled out"),
@@ -169,6 +185,27 @@ mod tests {
         assert_flags(
             &RULE,
             "CREATE DOMAIN pos AS int CHECK (VALUE > 0);\nALTER TABLE users ALTER COLUMN age TYPE pos;",
+        );
+    }
+
+    #[test]
+    fn timestamptz_under_utc_skips_the_rewrite_unless_indexed() {
+        let sql = "SET TimeZone = 'UTC';\nALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;";
+        assert_clean(&RULE, sql);
+        assert_eq!(
+            crate::lint::testing::findings_at(&RULE, sql, 11).len(),
+            1,
+            "PG 11 rewrites anyway"
+        );
+        assert_clean(&RULE, "BEGIN;\nSET LOCAL TIME ZONE 'UTC';\nALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;\nCOMMIT;");
+        let f = assert_flags(
+            &RULE,
+            "CREATE INDEX users_created_idx ON users (created_at);\nSET TimeZone = 'UTC';\nALTER TABLE users ALTER COLUMN created_at TYPE timestamptz;",
+        );
+        assert!(
+            f.message.contains("rebuilds the column's indexes"),
+            "{}",
+            f.message
         );
     }
 
