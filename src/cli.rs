@@ -115,6 +115,16 @@ pub struct ApplyArgs {
     /// Rows per backfill batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// First mark the migrations this tool applied as applied, after checking their checksums.
+    #[arg(long, value_enum)]
+    pub adopt: Option<AdoptFrom>,
+}
+
+/// Another tool's history `apply --adopt` takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdoptFrom {
+    /// refinery's `refinery_schema_history`.
+    Refinery,
 }
 
 /// `migrate status` arguments, as typed.
@@ -624,6 +634,7 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         batch_pause: args.batch_pause,
         history_schema: args.db.history_schema.clone(),
         target: args.target.clone(),
+        adopt: args.adopt.map(|AdoptFrom::Refinery| apply::Adopt::Refinery),
         ..ApplySettings::default()
     }
 }
@@ -771,6 +782,12 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
         }
         Event::MigrationApplied { duration, .. } => writeln!(out, "   applied in {}ms", duration.as_millis()),
         Event::MigrationFailed { step, .. } => writeln!(out, "   failed at step {step}; rerun to resume"),
+        Event::MigrationAdopted { version, name, from } => {
+            writeln!(
+                out,
+                "== {version} {name}: adopted from {from} (checksum verified, not run)"
+            )
+        }
         Event::NothingPending => writeln!(out, "nothing to apply: every migration is applied"),
     }
 }

@@ -16,6 +16,7 @@
 //! Nothing here exits the process or prints: progress is reported as
 //! [`Event`]s to the caller, failures as [`ApplyError`].
 
+pub mod adopt;
 pub mod backfill;
 pub mod history;
 pub mod lock;
@@ -29,6 +30,7 @@ use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
+pub use adopt::Adopt;
 pub use history::{MigrationState, MigrationStatus};
 
 /// How `apply` runs steps. Durations are wall-clock.
@@ -54,6 +56,8 @@ pub struct ApplySettings {
     pub history_schema: String,
     /// Apply migrations up to and including this version only.
     pub target: Option<MigrationVersion>,
+    /// Take over this tool's history first (`--adopt refinery`).
+    pub adopt: Option<Adopt>,
 }
 
 impl Default for ApplySettings {
@@ -69,6 +73,7 @@ impl Default for ApplySettings {
             batch_pause: Duration::from_millis(10),
             history_schema: history::DEFAULT_SCHEMA.to_string(),
             target: None,
+            adopt: None,
         }
     }
 }
@@ -152,6 +157,28 @@ pub enum ApplyError {
         /// A unified diff, applied text → file.
         diff: String,
     },
+    #[error("cannot read {}: {message}", adopt::REFINERY_TABLE)]
+    RefineryHistory { message: String },
+    #[error("--adopt refinery: this database has no {} table", adopt::REFINERY_TABLE)]
+    AdoptNoHistory,
+    #[error(
+        "{} records {versions} migration(s) and the history in schema {schema} is empty: \
+         applying would run them again",
+        adopt::REFINERY_TABLE
+    )]
+    NotAdopted { schema: String, versions: usize },
+    #[error(
+        "{} records version {version} ({name}), but no migration file has that version",
+        adopt::REFINERY_TABLE
+    )]
+    AdoptMissing { version: i64, name: String },
+    #[error("{path}: changed since refinery applied version {version} (refinery checksum {recorded}, file {computed})")]
+    AdoptChecksum {
+        path: String,
+        version: i64,
+        recorded: String,
+        computed: String,
+    },
     #[error("{migration}: {} refused statement(s): {}", reasons.len(), reasons.join("; "))]
     Refused { migration: String, reasons: Vec<String> },
     #[error(
@@ -210,6 +237,17 @@ impl ApplyError {
             Self::Drift { .. } => {
                 "restore the applied file and put the change in a new migration (`migrate new NAME`)"
             }
+            Self::RefineryHistory { .. } => "check that the role may read refinery_schema_history",
+            Self::AdoptNoHistory => "drop --adopt: there is no refinery history to take over here",
+            Self::NotAdopted { .. } => {
+                "run `migrate apply --adopt refinery` to mark refinery's migrations applied (after checking their checksums)"
+            }
+            Self::AdoptMissing { .. } => {
+                "restore the migration file refinery applied (same name and text), then rerun with --adopt refinery"
+            }
+            Self::AdoptChecksum { .. } => {
+                "restore the file as refinery applied it (byte for byte) and put the change in a new migration"
+            }
             Self::Refused { .. } => {
                 "rewrite the statement, or accept it with `-- migrate:ignore <rule> -- <reason>` above it"
             }
@@ -241,8 +279,14 @@ impl ApplyError {
             | Self::NoUrl
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
-            | Self::History { .. } => 2,
-            Self::Drift { .. } | Self::Refused { .. } => 3,
+            | Self::History { .. }
+            | Self::RefineryHistory { .. }
+            | Self::AdoptNoHistory => 2,
+            Self::Drift { .. }
+            | Self::Refused { .. }
+            | Self::NotAdopted { .. }
+            | Self::AdoptMissing { .. }
+            | Self::AdoptChecksum { .. } => 3,
             Self::LockNotAcquired { .. }
             | Self::Step { .. }
             | Self::CheckFailed { .. }
@@ -322,6 +366,13 @@ pub enum Event {
     /// A migration that failed before was edited; done steps whose SQL is
     /// unchanged are kept.
     ResumingChanged { version: String, kept_steps: usize },
+    /// A migration another tool applied was recorded as applied (`--adopt`);
+    /// none of its steps ran.
+    MigrationAdopted {
+        version: String,
+        name: String,
+        from: &'static str,
+    },
     /// Everything is applied.
     NothingPending,
 }
@@ -587,7 +638,43 @@ fn apply_locked(
 ) -> Result<Summary, ApplyError> {
     let schema = settings.history_schema.as_str();
     history::ensure(client, schema)?;
-    let history = history::load(client, schema)?;
+    let mut history = history::load(client, schema)?;
+    let refinery = adopt::refinery_history(client)?;
+    match (settings.adopt, refinery) {
+        (Some(Adopt::Refinery), None) => return Err(ApplyError::AdoptNoHistory),
+        (Some(Adopt::Refinery), Some(rows)) => {
+            let adopted = adopt::check(plan, &rows)?;
+            let mut tx = client.transaction().map_err(|e| ApplyError::History {
+                schema: schema.to_string(),
+                message: run::error_text(&e),
+            })?;
+            for m in &adopted {
+                let id = migration_id(&m.file);
+                if history.migration(&id).is_some() {
+                    continue;
+                }
+                history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text))?;
+                events(&Event::MigrationAdopted {
+                    version: id,
+                    name: m.file.name.clone(),
+                    from: adopt::REFINERY_TABLE,
+                });
+            }
+            tx.commit().map_err(|e| ApplyError::History {
+                schema: schema.to_string(),
+                message: run::error_text(&e),
+            })?;
+            history = history::load(client, schema)?;
+        }
+        // Our history would be empty, so every migration refinery ran would run again.
+        (None, Some(rows)) if !rows.is_empty() && history.migrations().is_empty() => {
+            return Err(ApplyError::NotAdopted {
+                schema: schema.to_string(),
+                versions: rows.len(),
+            });
+        }
+        (None, _) => {}
+    }
     let mut todo = Vec::new();
     for m in in_target(plan, settings) {
         match history.migration(&migration_id(&m.file)) {
