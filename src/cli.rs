@@ -83,6 +83,13 @@ pub struct DatabaseArgs {
     pub pg_version: Option<u32>,
 }
 
+/// Another tool's history `apply --adopt` takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdoptFrom {
+    /// refinery's `refinery_schema_history`.
+    Refinery,
+}
+
 /// `migrate apply` arguments, as typed.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -94,6 +101,9 @@ pub struct ApplyArgs {
     /// Apply migrations up to and including this version (e.g. 7 or 1.2).
     #[arg(long, value_parser = parse_version)]
     pub target: Option<MigrationVersion>,
+    /// First mark the migrations this tool applied as applied, after checking their checksums.
+    #[arg(long, value_enum)]
+    pub adopt: Option<AdoptFrom>,
     /// lock_timeout of each try of a transactional step (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
@@ -115,16 +125,6 @@ pub struct ApplyArgs {
     /// Rows per backfill batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
-    /// First mark the migrations this tool applied as applied, after checking their checksums.
-    #[arg(long, value_enum)]
-    pub adopt: Option<AdoptFrom>,
-}
-
-/// Another tool's history `apply --adopt` takes over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AdoptFrom {
-    /// refinery's `refinery_schema_history`.
-    Refinery,
 }
 
 /// `migrate status` arguments, as typed.
