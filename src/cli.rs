@@ -83,6 +83,13 @@ pub struct DatabaseArgs {
     pub pg_version: Option<u32>,
 }
 
+/// Another tool's history `apply --adopt` takes over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AdoptFrom {
+    /// refinery's `refinery_schema_history`.
+    Refinery,
+}
+
 /// `migrate apply` arguments, as typed.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -94,6 +101,9 @@ pub struct ApplyArgs {
     /// Apply migrations up to and including this version (e.g. 7 or 1.2).
     #[arg(long, value_parser = parse_version)]
     pub target: Option<MigrationVersion>,
+    /// First mark the migrations this tool applied as applied, after checking their checksums.
+    #[arg(long, value_enum)]
+    pub adopt: Option<AdoptFrom>,
     /// lock_timeout of each try of a transactional step (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
@@ -657,6 +667,7 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         batch_pause: args.batch_pause,
         history_schema: args.db.history_schema.clone(),
         target: args.target.clone(),
+        adopt: args.adopt.map(|AdoptFrom::Refinery| apply::Adopt::Refinery),
         ..ApplySettings::default()
     }
 }
@@ -804,6 +815,12 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
         }
         Event::MigrationApplied { duration, .. } => writeln!(out, "   applied in {}ms", duration.as_millis()),
         Event::MigrationFailed { step, .. } => writeln!(out, "   failed at step {step}; rerun to resume"),
+        Event::MigrationAdopted { version, name, from } => {
+            writeln!(
+                out,
+                "== {version} {name}: adopted from {from} (checksum verified, not run)"
+            )
+        }
         Event::NothingPending => writeln!(out, "nothing to apply: every migration is applied"),
     }
 }

@@ -278,6 +278,37 @@ pub fn begin_migration(
     Ok(())
 }
 
+/// Records a migration another tool applied (`apply --adopt`) as applied,
+/// with none of its steps run; a version already in the history is left
+/// as it is.
+pub fn adopt_migration(
+    client: &mut impl GenericClient,
+    schema: &str,
+    version: &str,
+    m: &MigrationPlan,
+    checksum: &str,
+) -> Result<(), ApplyError> {
+    let s = q(schema);
+    client
+        .execute(
+            &format!(
+                "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count,
+                                             finished_at, duration)
+                 VALUES ($1, $2, $3, $4, 'applied', $5, now(), interval '0')
+                 ON CONFLICT (version) DO NOTHING"
+            ),
+            &[
+                &version,
+                &m.file.name,
+                &checksum,
+                &m.text,
+                &(m.steps.len() as i32),
+            ],
+        )
+        .map_err(|e| err(schema, e))?;
+    Ok(())
+}
+
 /// Drops the step rows from `from` on (steps that must run again), keeping
 /// the in-progress row of step `from` when `keep_cursor`.
 pub fn forget_steps_from(

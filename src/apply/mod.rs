@@ -16,11 +16,13 @@
 //! Nothing here exits the process or prints: progress is reported as
 //! [`Event`]s to the caller, failures as [`ApplyError`].
 
+pub mod adopt;
 pub mod backfill;
 pub mod history;
 pub mod lock;
 pub mod retry;
 pub mod run;
+pub mod tls;
 
 use crate::pg::{LockMode, PgVersion, QualifiedName};
 use crate::plan::{MigrationPlan, Outcome, Plan, StepKind, TxMode};
@@ -28,6 +30,7 @@ use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
+pub use adopt::Adopt;
 pub use history::{MigrationState, MigrationStatus};
 
 /// How `apply` runs steps. Durations are wall-clock.
@@ -53,6 +56,8 @@ pub struct ApplySettings {
     pub history_schema: String,
     /// Apply migrations up to and including this version only.
     pub target: Option<MigrationVersion>,
+    /// Take over this tool's history first (`--adopt refinery`).
+    pub adopt: Option<Adopt>,
 }
 
 impl Default for ApplySettings {
@@ -68,6 +73,7 @@ impl Default for ApplySettings {
             batch_pause: Duration::from_millis(10),
             history_schema: history::DEFAULT_SCHEMA.to_string(),
             target: None,
+            adopt: None,
         }
     }
 }
@@ -122,8 +128,14 @@ fn blockers_line(blockers: &[Blocker]) -> String {
 pub enum ApplyError {
     #[error("invalid database URL {url}: {message}")]
     BadUrl { url: String, message: String },
-    #[error("{url}: sslmode={mode} needs TLS, which this build does not support yet")]
-    TlsUnsupported { url: String, mode: String },
+    #[error("{url}: {message}")]
+    TlsSetup { url: String, message: String },
+    #[error("cannot connect to {url} with sslmode={mode}: {message}")]
+    Tls {
+        url: String,
+        mode: &'static str,
+        message: String,
+    },
     #[error("cannot connect to {url}: {message}")]
     Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
@@ -144,6 +156,28 @@ pub enum ApplyError {
         current: String,
         /// A unified diff, applied text → file.
         diff: String,
+    },
+    #[error("cannot read {}: {message}", adopt::REFINERY_TABLE)]
+    RefineryHistory { message: String },
+    #[error("--adopt refinery: this database has no {} table", adopt::REFINERY_TABLE)]
+    AdoptNoHistory,
+    #[error(
+        "{} records {versions} migration(s) and the history in schema {schema} is empty: \
+         applying would run them again",
+        adopt::REFINERY_TABLE
+    )]
+    NotAdopted { schema: String, versions: usize },
+    #[error(
+        "{} records version {version} ({name}), but no migration file has that version",
+        adopt::REFINERY_TABLE
+    )]
+    AdoptMissing { version: i64, name: String },
+    #[error("{path}: changed since refinery applied version {version} (refinery checksum {recorded}, file {computed})")]
+    AdoptChecksum {
+        path: String,
+        version: i64,
+        recorded: String,
+        computed: String,
     },
     #[error("{migration}: {} refused statement(s): {}", reasons.len(), reasons.join("; "))]
     Refused { migration: String, reasons: Vec<String> },
@@ -188,8 +222,10 @@ impl ApplyError {
     pub fn help(&self) -> &'static str {
         match self {
             Self::BadUrl { .. } => "use postgres://user:password@host:port/dbname or key=value pairs",
-            Self::TlsUnsupported { .. } => {
-                "connect through a local TLS tunnel with sslmode=disable, or wait for TLS support (docs/apply.md)"
+            Self::TlsSetup { .. } => "point sslrootcert= at a readable PEM file of CA certificates",
+            Self::Tls { .. } => {
+                "check that sslrootcert holds the server's CA and that the host in the URL is a name in its \
+                 certificate (verify-full); sslmode=require encrypts without verifying"
             }
             Self::Connect { .. } => "check the host, port, user and password, and that the server is up",
             Self::NoUrl => "pass --database-url postgres://… (the password is never printed)",
@@ -200,6 +236,17 @@ impl ApplyError {
             Self::History { .. } => "check that the role may create the history schema and tables",
             Self::Drift { .. } => {
                 "restore the applied file and put the change in a new migration (`migrate new NAME`)"
+            }
+            Self::RefineryHistory { .. } => "check that the role may read refinery_schema_history",
+            Self::AdoptNoHistory => "drop --adopt: there is no refinery history to take over here",
+            Self::NotAdopted { .. } => {
+                "run `migrate apply --adopt refinery` to mark refinery's migrations applied (after checking their checksums)"
+            }
+            Self::AdoptMissing { .. } => {
+                "restore the migration file refinery applied (same name and text), then rerun with --adopt refinery"
+            }
+            Self::AdoptChecksum { .. } => {
+                "restore the file as refinery applied it (byte for byte) and put the change in a new migration"
             }
             Self::Refused { .. } => {
                 "rewrite the statement, or accept it with `-- migrate:ignore <rule> -- <reason>` above it"
@@ -226,13 +273,20 @@ impl ApplyError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::BadUrl { .. }
-            | Self::TlsUnsupported { .. }
+            | Self::TlsSetup { .. }
+            | Self::Tls { .. }
             | Self::Connect { .. }
             | Self::NoUrl
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
-            | Self::History { .. } => 2,
-            Self::Drift { .. } | Self::Refused { .. } => 3,
+            | Self::History { .. }
+            | Self::RefineryHistory { .. }
+            | Self::AdoptNoHistory => 2,
+            Self::Drift { .. }
+            | Self::Refused { .. }
+            | Self::NotAdopted { .. }
+            | Self::AdoptMissing { .. }
+            | Self::AdoptChecksum { .. } => 3,
             Self::LockNotAcquired { .. }
             | Self::Step { .. }
             | Self::CheckFailed { .. }
@@ -312,6 +366,13 @@ pub enum Event {
     /// A migration that failed before was edited; done steps whose SQL is
     /// unchanged are kept.
     ResumingChanged { version: String, kept_steps: usize },
+    /// A migration another tool applied was recorded as applied (`--adopt`);
+    /// none of its steps ran.
+    MigrationAdopted {
+        version: String,
+        name: String,
+        from: &'static str,
+    },
     /// Everything is applied.
     NothingPending,
 }
@@ -359,7 +420,8 @@ pub fn checksum(text: &str) -> String {
 
 /// `url` with any password replaced by `***`: the user part of a
 /// `postgres://user:password@host` URL, a `password=` query parameter, and a
-/// `password=` key of a key-value connection string.
+/// `password=` key of a key-value connection string (quoted or not, with
+/// spaces around `=` or not).
 pub fn redact_url(url: &str) -> String {
     let mut out = url.to_string();
     if let Some(scheme_end) = out.find("://") {
@@ -376,59 +438,114 @@ pub fn redact_url(url: &str) -> String {
         }
     }
     let mut search = 0;
-    while let Some(found) = out[search..].find("password=") {
-        let start = search + found + "password=".len();
-        let end = out[start..]
-            .find(|c: char| c == '&' || c.is_whitespace())
-            .map_or(out.len(), |i| start + i);
+    while let Some(found) = out[search..].find("password") {
+        let key_end = search + found + "password".len();
+        // `password=x`, `password = x` (key-value) and `password='a b'`.
+        let after_key = out[key_end..].trim_start();
+        let Some(value) = after_key.strip_prefix('=') else {
+            search = key_end;
+            continue;
+        };
+        let value = value.trim_start();
+        let start = out.len() - value.len();
+        let end = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|&(_, c)| {
+                let closes = c == '\'' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes
+            });
+            close.map_or(out.len(), |(i, _)| start + 1 + i + 1)
+        } else {
+            value
+                .find(|c: char| c == '&' || c.is_whitespace())
+                .map_or(out.len(), |i| start + i)
+        };
         out.replace_range(start..end, "***");
         search = start + 3;
     }
     out
 }
 
-/// Connects with the URL (or key-value string), refusing TLS modes this
-/// build cannot honour rather than silently connecting in the clear.
-/// No message built here contains the password.
+/// Connects with the URL (or key-value string), with TLS as its `sslmode`
+/// says (libpq's meaning, `prefer` by default; see [`tls`]). No message
+/// built here contains the password.
 pub fn connect(url: &str) -> Result<postgres::Client, ApplyError> {
+    use postgres::config::SslMode as Negotiate;
+    use tls::SslMode;
     let shown = redact_url(url);
-    if let Some(mode) = ssl_mode(url) {
-        if !matches!(mode.as_str(), "disable" | "allow" | "prefer") {
-            return Err(ApplyError::TlsUnsupported { url: shown, mode });
-        }
-    }
-    let mut config: postgres::Config = url.parse().map_err(|e: postgres::Error| ApplyError::BadUrl {
+    let bad_url = |message: String| ApplyError::BadUrl {
         url: shown.clone(),
-        message: scrub(&e.to_string(), url),
-    })?;
+        message,
+    };
+    let (rest, params) = tls::split(url).map_err(bad_url)?;
+    let mut config: postgres::Config = rest
+        .parse()
+        .map_err(|e: postgres::Error| bad_url(scrub(&e.to_string(), url)))?;
+    config.application_name("safe-migrate apply");
     let password = config
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned());
-    config.application_name("safe-migrate apply");
-    config.connect(postgres::NoTls).map_err(|e| {
+    let connector = tls::connector(&params).map_err(|message| ApplyError::TlsSetup {
+        url: shown.clone(),
+        message,
+    })?;
+    let plain = |config: &mut postgres::Config| config.ssl_mode(Negotiate::Disable).connect(postgres::NoTls);
+    // libpq ignores sslmode on unix sockets, where PostgreSQL never offers TLS.
+    let unix_only = config.get_hostaddrs().is_empty()
+        && !config.get_hosts().is_empty()
+        && config
+            .get_hosts()
+            .iter()
+            .all(|h| matches!(h, postgres::config::Host::Unix(_)));
+    let result = match params.mode {
+        _ if unix_only => plain(&mut config),
+        SslMode::Disable => plain(&mut config),
+        // libpq: `allow` tries without TLS first, `prefer` with TLS first;
+        // either falls back to the other when the first try fails.
+        SslMode::Allow => {
+            plain(&mut config).or_else(|_| config.ssl_mode(Negotiate::Require).connect(connector.clone()))
+        }
+        SslMode::Prefer => match config.ssl_mode(Negotiate::Prefer).connect(connector.clone()) {
+            Err(e) if is_tls_failure(&e) => plain(&mut config),
+            other => other,
+        },
+        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
+            config.ssl_mode(Negotiate::Require).connect(connector)
+        }
+    };
+    result.map_err(|e| {
         let mut message = run::error_text(&e);
+        // The handshake error says only that it failed; OpenSSL says why
+        // (`certificate verify failed … (hostname mismatch)`).
+        if let Some(cause) = std::error::Error::source(&e).filter(|_| is_tls_failure(&e)) {
+            message = format!("{message}: {cause}");
+        }
         if let Some(p) = password.as_deref().filter(|p| !p.is_empty()) {
             message = message.replace(p, "***");
         }
-        ApplyError::Connect {
-            url: shown,
-            message: scrub(&message, url),
+        let message = scrub(&message, url);
+        if is_tls_failure(&e) {
+            ApplyError::Tls {
+                url: shown,
+                mode: params.mode.as_str(),
+                message,
+            }
+        } else {
+            ApplyError::Connect { url: shown, message }
         }
     })
+}
+
+/// Whether the TLS handshake itself failed (a certificate or host name that
+/// does not verify), as opposed to the server refusing the connection.
+fn is_tls_failure(e: &postgres::Error) -> bool {
+    std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<native_tls::Error>().is_some())
 }
 
 /// Removes the URL and its password from a message, in case a library quoted them.
 fn scrub(message: &str, url: &str) -> String {
     message.replace(url, &redact_url(url))
-}
-
-fn ssl_mode(url: &str) -> Option<String> {
-    let at = url.find("sslmode=")? + "sslmode=".len();
-    let value: String = url[at..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
-        .collect();
-    Some(value.to_ascii_lowercase())
 }
 
 /// The server's major version, for planning against the real target.
@@ -542,7 +659,43 @@ fn apply_locked(
 ) -> Result<Summary, ApplyError> {
     let schema = settings.history_schema.as_str();
     history::ensure(client, schema)?;
-    let history = history::load(client, schema)?;
+    let mut history = history::load(client, schema)?;
+    let refinery = adopt::refinery_history(client)?;
+    match (settings.adopt, refinery) {
+        (Some(Adopt::Refinery), None) => return Err(ApplyError::AdoptNoHistory),
+        (Some(Adopt::Refinery), Some(rows)) => {
+            let adopted = adopt::check(plan, &rows)?;
+            let mut tx = client.transaction().map_err(|e| ApplyError::History {
+                schema: schema.to_string(),
+                message: run::error_text(&e),
+            })?;
+            for m in &adopted {
+                let id = migration_id(&m.file);
+                if history.migration(&id).is_some() {
+                    continue;
+                }
+                history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text))?;
+                events(&Event::MigrationAdopted {
+                    version: id,
+                    name: m.file.name.clone(),
+                    from: adopt::REFINERY_TABLE,
+                });
+            }
+            tx.commit().map_err(|e| ApplyError::History {
+                schema: schema.to_string(),
+                message: run::error_text(&e),
+            })?;
+            history = history::load(client, schema)?;
+        }
+        // Our history would be empty, so every migration refinery ran would run again.
+        (None, Some(rows)) if !rows.is_empty() && history.migrations().is_empty() => {
+            return Err(ApplyError::NotAdopted {
+                schema: schema.to_string(),
+                versions: rows.len(),
+            });
+        }
+        (None, _) => {}
+    }
     let mut todo = Vec::new();
     for m in in_target(plan, settings) {
         match history.migration(&migration_id(&m.file)) {
@@ -795,11 +948,29 @@ mod tests {
     }
 
     #[test]
-    fn refuses_tls_modes_it_cannot_honour() {
-        let Err(e) = connect("postgres://u:pw@localhost/db?sslmode=require") else {
-            panic!("connected without TLS")
+    fn redacts_passwords_among_tls_parameters() {
+        assert_eq!(
+            redact_url("postgres://bob:s3cret@db/app?sslmode=verify-full&sslrootcert=/ca.pem"),
+            "postgres://bob:***@db/app?sslmode=verify-full&sslrootcert=/ca.pem"
+        );
+        assert_eq!(
+            redact_url("postgres://db/app?sslrootcert=/ca.pem&password=s3cret&sslmode=require"),
+            "postgres://db/app?sslrootcert=/ca.pem&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("host=db password = 's3 c\\'ret' sslmode=require"),
+            "host=db password = *** sslmode=require"
+        );
+        assert_eq!(redact_url("host=db password='s3 cret"), "host=db password=***");
+    }
+
+    #[test]
+    fn a_bad_sslmode_is_a_bad_url_without_the_password() {
+        let Err(e) = connect("postgres://u:pw-secret@localhost/db?sslmode=always") else {
+            panic!("connected with an unknown sslmode")
         };
-        assert!(matches!(e, ApplyError::TlsUnsupported { .. }), "{e}");
-        assert!(!e.to_string().contains("pw@"), "{e}");
+        assert!(matches!(e, ApplyError::BadUrl { .. }), "{e}");
+        assert!(e.to_string().contains("sslmode=always"), "{e}");
+        assert!(!e.to_string().contains("pw-secret"), "{e}");
     }
 }

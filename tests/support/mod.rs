@@ -29,6 +29,12 @@
 //! their own, so a Ctrl-C aimed at the tests does not kill them before they
 //! clean up.
 //!
+//! # A cluster of its own
+//!
+//! A test binary that needs other server settings (TLS, a TCP listener)
+//! starts a cluster of its own with [`own_cluster`], leaving the shared one
+//! as it is. It is stopped and deleted at exit in the same way.
+//!
 //! # Another server
 //!
 //! With `MIGRATE_TEST_DATABASE_URL` set (a `postgres://` URL of a role that
@@ -195,8 +201,35 @@ fn server() -> &'static Server {
     }
 }
 
+/// What a cluster of a test binary's own adds to the shared cluster's setup.
+#[derive(Debug, Clone, Default)]
+pub struct ClusterOptions {
+    /// Also listen on 127.0.0.1 at [`Cluster::port`] (the unix socket stays).
+    pub tcp: bool,
+    /// Files written into the cluster root before the server starts, owned
+    /// by the server's user with mode 0600: (file name, contents). Settings
+    /// name them relative to the data directory: `../<name>`.
+    pub files: Vec<(String, Vec<u8>)>,
+    /// More `postgres -c` settings, after (so overriding) the usual ones.
+    pub settings: Vec<String>,
+}
+
+/// Clusters started by [`own_cluster`], stopped at exit.
+static OWN_CLUSTERS: Mutex<Vec<&'static Cluster>> = Mutex::new(Vec::new());
+
+/// Starts a cluster for this test binary alone, set up as the shared one
+/// plus `options`. It lives until the process exits.
+pub fn own_cluster(options: &ClusterOptions) -> Result<&'static Cluster, String> {
+    let cluster: &'static Cluster = Box::leak(Box::new(Cluster::start_with(options)?));
+    match OWN_CLUSTERS.lock() {
+        Ok(mut own) => own.push(cluster),
+        Err(poisoned) => poisoned.into_inner().push(cluster),
+    }
+    Ok(cluster)
+}
+
 /// A throwaway cluster owned by a watchdog process (see the module docs).
-struct Cluster {
+pub struct Cluster {
     /// The temporary directory: `data/`, `sock/` and logs.
     root: PathBuf,
     port: u16,
@@ -252,6 +285,10 @@ rm -rf "$root"
 
 impl Cluster {
     fn start() -> Result<Cluster, String> {
+        Cluster::start_with(&ClusterOptions::default())
+    }
+
+    fn start_with(options: &ClusterOptions) -> Result<Cluster, String> {
         let bindir = server_bindir()?;
         let owner = server_owner()?;
         let tmp = tempfile::Builder::new()
@@ -269,9 +306,19 @@ impl Cluster {
         }
         fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
             .map_err(|e| format!("chmod {}: {e}", root.display()))?;
+        for (name, contents) in &options.files {
+            let path = root.join(name);
+            fs::write(&path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
+                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
+            if let Some((uid, gid)) = owner {
+                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
+                    .map_err(|e| format!("chown {} to the postgres user: {e}", path.display()))?;
+            }
+        }
 
         let port = free_port()?;
-        let settings = [
+        let mut settings = vec![
             "listen_addresses=".to_string(),
             format!("port={port}"),
             format!("unix_socket_directories={}", sock.display()),
@@ -284,6 +331,10 @@ impl Cluster {
             "autovacuum=off".to_string(),
             "log_min_messages=warning".to_string(),
         ];
+        if options.tcp {
+            settings.push("listen_addresses=127.0.0.1".to_string());
+        }
+        settings.extend(options.settings.iter().cloned());
         let mut cmd = run_as(Command::new("sh"), owner, &root);
         cmd.arg("-c")
             .arg(WATCHDOG)
@@ -328,8 +379,18 @@ impl Cluster {
         self.root.join("sock")
     }
 
-    /// A URL for `dbname` on this cluster.
-    fn url(&self, dbname: &str) -> String {
+    /// The cluster's directory (`data/`, `sock/`, the [`ClusterOptions::files`]).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The port, of the unix socket and (with [`ClusterOptions::tcp`]) of 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL for `dbname` on this cluster, through the unix socket.
+    pub fn url(&self, dbname: &str) -> String {
         format!(
             "postgres://{SUPERUSER}@/{dbname}?host={}&port={}",
             url_encode(&self.socket_dir().to_string_lossy()),
@@ -350,8 +411,8 @@ impl Cluster {
     }
 }
 
-/// Stops the cluster when the test binary exits normally. (Abnormal exits are
-/// covered by the watchdog seeing its stdin close.)
+/// Stops the clusters when the test binary exits normally. (Abnormal exits
+/// are covered by the watchdog seeing its stdin close.) Registered once.
 fn register_exit_hook() {
     extern "C" fn stop_cluster() {
         // Never unwind across the FFI boundary.
@@ -365,12 +426,19 @@ fn register_exit_hook() {
             {
                 cluster.stop();
             }
+            // `try_lock`: a test thread may still hold it at exit.
+            if let Ok(own) = OWN_CLUSTERS.try_lock() {
+                for cluster in own.iter() {
+                    cluster.stop();
+                }
+            }
         });
     }
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
     // SAFETY: registers a plain `extern "C" fn` that does not unwind.
-    unsafe {
+    REGISTERED.call_once(|| unsafe {
         libc::atexit(stop_cluster);
-    }
+    });
 }
 
 /// Configures `cmd` to run as `owner` (when we are root) in `dir`.
