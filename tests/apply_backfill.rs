@@ -192,9 +192,11 @@ fn a_backfill_killed_at_random_points_changes_every_row_exactly_once() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    assert_exit(&migrate(dir.path(), &db.url, &["apply", "--target", "1"]), 0);
     let mut random = Xorshift::from_clock();
     let mut killed_midway = 0;
-    for _ in 0..5 {
+    for round in 0..5 {
+        let done_before = count(&db, "SELECT count(*) FROM t WHERE n = 1");
         let child = migrate_cmd(
             dir.path(),
             &db.url,
@@ -212,7 +214,15 @@ fn a_backfill_killed_at_random_points_changes_every_row_exactly_once() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-        std::thread::sleep(Duration::from_millis(100 + random.below(900)));
+        if round > 0 {
+            // The first kill lands anywhere (maybe before the first batch);
+            // the others once this run's batches are committing.
+            wait_for("this run's batches", || {
+                count(&db, "SELECT count(*) FROM t WHERE n = 1") > done_before
+                    || step_state(&db, "2", 0).as_deref() == Some("done")
+            });
+        }
+        std::thread::sleep(Duration::from_millis(random.below(400)));
         kill_9(child);
         let done = count(&db, "SELECT count(*) FROM t WHERE n = 1");
         if step_state(&db, "2", 0).as_deref() == Some("in-progress") && done > 0 && done < rows {
