@@ -122,9 +122,18 @@ pub struct ApplyArgs {
     /// The pause between backfill batches.
     #[arg(long, default_value = "10ms", value_parser = parse_duration)]
     pub batch_pause: Duration,
-    /// Rows per backfill batch.
+    /// Rows in the first backfill batch; later batches adapt toward --batch-target.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
+    /// The duration backfill batches are sized toward (0: keep --batch-size fixed).
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    pub batch_target: Duration,
+    /// Backfills wait while a replica's replay_lag is over this (0: never).
+    #[arg(long, default_value = "1500ms", value_parser = parse_duration)]
+    pub max_replica_lag: Duration,
+    /// Backfills wait while a replica has more WAL than this to replay (0: never).
+    #[arg(long, default_value = "100MB", value_parser = apply::throttle::parse_bytes)]
+    pub max_replica_lag_bytes: u64,
 }
 
 /// `migrate status` arguments, as typed.
@@ -665,6 +674,9 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         retry_base: args.retry_base,
         lock_wait: args.lock_wait,
         batch_pause: args.batch_pause,
+        batch_target: args.batch_target,
+        max_replica_lag: args.max_replica_lag,
+        max_replica_lag_bytes: args.max_replica_lag_bytes,
         history_schema: args.db.history_schema.clone(),
         target: args.target.clone(),
         adopt: args.adopt.map(|AdoptFrom::Refinery| apply::Adopt::Refinery),
@@ -709,13 +721,14 @@ fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
     }
     let json = args.db.format == OutputFormat::Json;
     let mut write_error = None;
+    let mut progress = crate::progress::Progress::new(json);
     let result = apply::apply(&plan, &mut client, &settings, &mut |event| {
         let written = if json {
             serde_json::to_string(event)
                 .map_err(std::io::Error::other)
                 .and_then(|line| writeln!(out, "{line}"))
         } else {
-            write_event_text(&mut out, event)
+            progress.show(event, &mut out, write_event_text)
         };
         if let Err(e) = written.and_then(|()| out.flush()) {
             write_error.get_or_insert(e);
@@ -783,7 +796,8 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
             "   step {step}: try {attempt} failed: {error}; retrying in {}ms",
             sleep.as_millis()
         ),
-        Event::BatchDone { .. } => Ok(()),
+        Event::BatchDone { .. } | Event::BackfillStarted { .. } => Ok(()),
+        Event::BackfillProgress { .. } | Event::Throttled { .. } => crate::progress::write_line(out, event),
         Event::StepDone {
             step,
             of,

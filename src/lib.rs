@@ -17,6 +17,7 @@ pub mod lint;
 pub mod parse;
 pub mod pg;
 pub mod plan;
+pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod source;

@@ -533,7 +533,15 @@ fn a_backfill_killed_midway_resumes_and_changes_every_row_once() {
     let mut child = migrate_cmd(
         dir.path(),
         &db.url,
-        &["apply", "--batch-size", "100", "--batch-pause", "20ms"],
+        &[
+            "apply",
+            "--batch-size",
+            "100",
+            "--batch-target",
+            "0",
+            "--batch-pause",
+            "20ms",
+        ],
     )
     .stdout(Stdio::null())
     .stderr(Stdio::null())

@@ -18,10 +18,12 @@
 
 pub mod adopt;
 pub mod backfill;
+pub mod batch_size;
 pub mod history;
 pub mod lock;
 pub mod retry;
 pub mod run;
+pub mod throttle;
 pub mod tls;
 
 use crate::pg::{LockMode, PgVersion, QualifiedName};
@@ -52,6 +54,18 @@ pub struct ApplySettings {
     pub lock_poll: Duration,
     /// The pause between backfill batches.
     pub batch_pause: Duration,
+    /// The duration backfill batches are sized toward (see [`batch_size`]);
+    /// zero keeps the plan's batch size fixed.
+    pub batch_target: Duration,
+    /// Backfills wait while a replica's `replay_lag` is over this (zero: never).
+    pub max_replica_lag: Duration,
+    /// Backfills wait while a replica has more WAL than this to replay, in
+    /// bytes (zero: never).
+    pub max_replica_lag_bytes: u64,
+    /// How often a throttled backfill looks again.
+    pub throttle_poll: Duration,
+    /// How often a backfill reports [`Event::BackfillProgress`].
+    pub progress_every: Duration,
     /// The schema holding the history tables.
     pub history_schema: String,
     /// Apply migrations up to and including this version only.
@@ -71,6 +85,11 @@ impl Default for ApplySettings {
             lock_wait: Duration::from_secs(60),
             lock_poll: Duration::from_secs(1),
             batch_pause: Duration::from_millis(10),
+            batch_target: Duration::from_millis(200),
+            max_replica_lag: Duration::from_millis(1500),
+            max_replica_lag_bytes: 100 << 20,
+            throttle_poll: Duration::from_secs(1),
+            progress_every: Duration::from_secs(2),
             history_schema: history::DEFAULT_SCHEMA.to_string(),
             target: None,
             adopt: None,
@@ -330,12 +349,51 @@ pub enum Event {
         #[serde(serialize_with = "ser_ms")]
         sleep: Duration,
     },
-    /// One backfill batch committed.
+    /// A backfill starts (or resumes) on `table`, whose `pg_class.reltuples`
+    /// estimate is `estimated_rows`; `rows_before` were done by earlier runs.
+    BackfillStarted {
+        version: String,
+        step: usize,
+        table: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        estimated_rows: Option<u64>,
+        rows_before: u64,
+        batch_size: u32,
+    },
+    /// One backfill batch committed: `rows` changed by a batch of at most
+    /// `batch_size` keys in `duration`; `total` changed so far, earlier runs included.
     BatchDone {
         version: String,
         step: usize,
         batch: u64,
         rows: u64,
+        batch_size: u32,
+        #[serde(serialize_with = "ser_ms")]
+        duration: Duration,
+        total: u64,
+    },
+    /// Every `progress_every` of a backfill: rows done (earlier runs
+    /// included), the rate of this run, the next batch's size, and the time
+    /// left at that rate when the table's size is known.
+    BackfillProgress {
+        version: String,
+        step: usize,
+        rows: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        estimated_rows: Option<u64>,
+        rows_per_sec: u64,
+        batch_size: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        eta_secs: Option<u64>,
+    },
+    /// A backfill waits before its next batch, and says why (every
+    /// 30 seconds while it keeps waiting); `waited` so far.
+    Throttled {
+        version: String,
+        step: usize,
+        reason: String,
+        #[serde(serialize_with = "ser_ms")]
+        waited: Duration,
     },
     /// A step finished.
     StepDone {
