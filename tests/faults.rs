@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar};
@@ -61,7 +61,7 @@ fn kill_migrations(rows: u64) -> tempfile::TempDir {
 }
 
 /// Small batches and a pause, so an uninterrupted run takes a few seconds.
-const KILL_APPLY: &[&str] = &["apply", "--batch-size", "5000", "--batch-pause", "15ms"];
+const KILL_APPLY: &[&str] = &["apply", "--batch-size", "2000", "--batch-pause", "20ms"];
 
 /// Every user-visible fact of the schema in `public`, one sorted line each:
 /// columns (type, nullability, default), constraints (definition,
@@ -265,7 +265,7 @@ fn kill_inside_swap(dir: &Path, db: &TestDb) {
 #[test]
 fn apply_killed_at_random_points_resumes_to_the_same_schema_and_data() {
     let seed: u64 = env_or("MIGRATE_FAULT_SEED", 0x5afe_1a7e);
-    let rows: u64 = env_or("MIGRATE_FAULT_ROWS", 200_000);
+    let rows: u64 = env_or("MIGRATE_FAULT_ROWS", 50_000);
     let points: usize = env_or("MIGRATE_FAULT_POINTS", 20);
     eprintln!("kill test: seed {seed:#x} (MIGRATE_FAULT_SEED), {rows} rows, {points} random points");
     let mut rng = Rng(seed);
