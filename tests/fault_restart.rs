@@ -57,7 +57,8 @@ fn a_server_restart_mid_backfill_fails_cleanly_and_the_next_run_resumes() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{}", text(&out));
     assert!(
-        stderr.starts_with("error: ") && stderr.contains("V2__bump.sql step 1 (backfill): lost the connection to the server"),
+        stderr.starts_with("error: ")
+            && stderr.contains("V2__bump.sql step 1 (backfill): lost the connection to the server"),
         "{}",
         text(&out)
     );

@@ -9,9 +9,9 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar};
+use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
 use support::{copy_database, fresh_database, TestDb};
 
 /// splitmix64: a tiny seeded generator, so a run's kill points can be replayed.
@@ -94,7 +94,8 @@ SELECT coalesce(string_agg(line, E'\n' ORDER BY line), '') FROM (
 "#;
 
 /// Row count and an md5 over every column the migrations touch.
-const DATA_CHECKSUM: &str = "SELECT count(*) || ' rows, md5 ' || md5(string_agg(id || ':' || n || ':' || amount || ':' || \
+const DATA_CHECKSUM: &str =
+    "SELECT count(*) || ' rows, md5 ' || md5(string_agg(id || ':' || n || ':' || amount || ':' || \
      coalesce(note, '-'), ',' ORDER BY id)) FROM t";
 
 /// Objects a finished plan must not leave: INVALID indexes, sync triggers
@@ -273,7 +274,10 @@ fn apply_killed_at_random_points_resumes_to_the_same_schema_and_data() {
 
     // V1 once, into a template every run copies.
     let template = fresh_database();
-    assert_exit(&migrate(dir.path(), &template.url, &["apply", "--target", "1"]), 0);
+    assert_exit(
+        &migrate(dir.path(), &template.url, &["apply", "--target", "1"]),
+        0,
+    );
 
     // The uninterrupted run: the reference, and the span kill delays cover.
     let reference = copy_database(&template);
@@ -287,7 +291,11 @@ fn apply_killed_at_random_points_resumes_to_the_same_schema_and_data() {
     };
     assert_eq!(leftovers(&reference), "", "the uninterrupted run left objects");
     assert_eq!(scalar(&reference, "SELECT count(*) FROM t WHERE n <> 1"), "0");
-    assert!(expected.catalog.contains("column t.amount bigint not null"), "{}", expected.catalog);
+    assert!(
+        expected.catalog.contains("column t.amount bigint not null"),
+        "{}",
+        expected.catalog
+    );
     drop(reference);
     eprintln!("uninterrupted run: {duration:?}");
 
@@ -341,4 +349,333 @@ fn apply_killed_at_random_points_resumes_to_the_same_schema_and_data() {
         landed >= points / 2,
         "most kills should land mid-run (the runs got faster than the reference?): {landed} of {points}"
     );
+}
+
+/// Starts `n` runners at once on the same migrations; all must exit 0, one
+/// applying everything and the others finding nothing pending.
+fn runners_apply_each_step_once(n: usize) {
+    let db = fresh_database();
+    let dir = migrations(&[
+        (
+            "V1__create.sql",
+            "CREATE TABLE t (id integer PRIMARY KEY, n integer NOT NULL DEFAULT 0);\n\
+             CREATE TABLE audit (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, what text NOT NULL);\n\
+             INSERT INTO t (id) SELECT g FROM generate_series(1, 5000) g;\n",
+        ),
+        ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
+        ("V3__idx.sql", "CREATE INDEX t_n_idx ON t (n);\n"),
+        (
+            "V4__audit.sql",
+            "INSERT INTO audit (what) VALUES ('v4');\nSELECT pg_sleep(0.5);\n",
+        ),
+    ]);
+    let children: Vec<Child> = (0..n)
+        .map(|_| {
+            migrate_cmd(dir.path(), &db.url, &["apply", "--batch-size", "500"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outs: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outs {
+        assert_exit(out, 0);
+    }
+    let stdouts: Vec<String> = outs
+        .iter()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .collect();
+    let applied = stdouts
+        .iter()
+        .filter(|s| s.contains("applied 4 migration(s)"))
+        .count();
+    let idle = stdouts
+        .iter()
+        .filter(|s| s.contains("nothing to apply") && !s.contains("== "))
+        .count();
+    assert_eq!((applied, idle), (1, n - 1), "{stdouts:#?}");
+    // Exactly-once effects: the backfill bumped every row once, the insert ran once.
+    assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE n <> 1"), "0");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM audit"), "1");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT string_agg(version || ':' || status || ':' || step_count, ',' ORDER BY version) \
+             FROM safe_migrate.migrations"
+        ),
+        "1:applied:3,2:applied:1,3:applied:3,4:applied:2"
+    );
+    // Each step recorded once, by one runner, on its first try.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) || ' rows, ' || count(DISTINCT (version, step)) || ' steps, max attempts ' || max(attempts) \
+             FROM safe_migrate.steps"
+        ),
+        "9 rows, 9 steps, max attempts 1"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"),
+        "0"
+    );
+}
+
+#[test]
+fn two_runners_started_together_apply_each_step_once() {
+    runners_apply_each_step_once(2);
+}
+
+#[test]
+fn eight_runners_started_together_apply_each_step_once() {
+    runners_apply_each_step_once(8);
+}
+
+/// A PgBouncer in front of the test cluster, stopped when dropped.
+struct PgBouncer {
+    child: Child,
+    port: u16,
+    /// Holds the ini, userlist and log.
+    _dir: tempfile::TempDir,
+}
+
+impl PgBouncer {
+    /// Starts `pgbouncer` on a free port of 127.0.0.1 with `pool_mode`,
+    /// trusting the `postgres` user and connecting to the cluster's socket.
+    /// Panics when pgbouncer is not installed: `.ci/run` installs it.
+    fn start(pool_mode: &str) -> PgBouncer {
+        let binary = ["pgbouncer", "/usr/sbin/pgbouncer"]
+            .into_iter()
+            .find(|b| {
+                Command::new(b)
+                    .arg("--version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .unwrap_or_else(|| {
+                panic!(
+                    "pgbouncer is not installed: this test needs it (`.ci/run` installs it with \
+                     `apt-get install pgbouncer`)"
+                )
+            });
+        let (socket_dir, server_port) = support::socket_and_port()
+            .expect("the PgBouncer tests need the throwaway cluster, not MIGRATE_TEST_DATABASE_URL");
+        let dir = tempfile::Builder::new()
+            .prefix("safe-migrate-pgbouncer.")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let root = dir.path();
+        std::fs::write(root.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
+        // `server_round_robin` hands out server connections in turn, as a
+        // busy pool does, so consecutive transactions of one client land on
+        // different backends.
+        let ini = format!(
+            "[databases]\n* = host={sock} port={server_port}\n\n[pgbouncer]\n\
+             listen_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\n\
+             auth_type = trust\nauth_file = {root}/userlist.txt\npool_mode = {pool_mode}\n\
+             server_round_robin = 1\ndefault_pool_size = 4\nmax_client_conn = 50\n\
+             ignore_startup_parameters = extra_float_digits,options\n\
+             logfile = {root}/pgbouncer.log\npidfile =\n",
+            sock = socket_dir.display(),
+            root = root.display(),
+        );
+        std::fs::write(root.join("pgbouncer.ini"), ini).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.arg(root.join("pgbouncer.ini"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // PgBouncer refuses to run as root; run it as the server's user,
+        // which may also enter the cluster's socket directory.
+        if let Some((uid, gid)) = support::server_user() {
+            for entry in [
+                root.to_path_buf(),
+                root.join("userlist.txt"),
+                root.join("pgbouncer.ini"),
+            ] {
+                std::os::unix::fs::chown(&entry, Some(uid), Some(gid)).unwrap();
+            }
+            use std::os::unix::process::CommandExt;
+            cmd.uid(uid).gid(gid);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().unwrap() {
+                let log = std::fs::read_to_string(root.join("pgbouncer.log")).unwrap_or_default();
+                panic!("pgbouncer exited ({status}):\n{log}");
+            }
+            assert!(Instant::now() < deadline, "pgbouncer did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        PgBouncer {
+            child,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn url(&self, db: &TestDb) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{}", self.port, db.name)
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Opens two transactions through the pooler at once, so its pool holds
+/// two server connections (a busy pool's normal state).
+fn warm_pool(url: &str) {
+    let mut a = support::connect(url);
+    let mut b = support::connect(url);
+    a.batch_execute("BEGIN; SELECT 1").unwrap();
+    b.batch_execute("BEGIN; SELECT 1").unwrap();
+    a.batch_execute("COMMIT").unwrap();
+    b.batch_execute("COMMIT").unwrap();
+}
+
+#[test]
+fn pgbouncer_transaction_pooling_is_refused_and_session_pooling_works() {
+    let db = fresh_database();
+    let dir = migrations(&[
+        (
+            "V1__create.sql",
+            "CREATE TABLE t (id integer PRIMARY KEY, n integer NOT NULL DEFAULT 0);\n",
+        ),
+        ("V2__idx.sql", "CREATE INDEX t_n_idx ON t (n);\n"),
+    ]);
+
+    let transaction = PgBouncer::start("transaction");
+    let url = transaction.url(&db);
+    warm_pool(&url);
+    let out = migrate(dir.path(), &url, &["apply"]);
+    eprintln!("through pool_mode=transaction:\n{}", text(&out));
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("transaction-pooling proxy"), "{}", text(&out));
+    assert!(stderr.contains("session-pooled"), "{}", text(&out));
+    assert_eq!(
+        scalar(&db, "SELECT (to_regnamespace('safe_migrate') IS NULL)::text"),
+        "true"
+    );
+    drop(transaction);
+
+    let session = PgBouncer::start("session");
+    let url = session.url(&db);
+    warm_pool(&url);
+    let out = migrate(dir.path(), &url, &["apply"]);
+    assert_exit(&out, 0);
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("applied 2 migration(s)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n_idx'::regclass"
+        ),
+        "true"
+    );
+}
+
+#[test]
+fn a_history_write_denied_is_reported_and_rolls_the_step_back() {
+    let db = fresh_database();
+    let role = format!("migrator_{}", db.name);
+    db.psql_ok(&format!(
+        "CREATE ROLE {role} LOGIN; GRANT CREATE ON DATABASE {db} TO {role}; GRANT ALL ON SCHEMA public TO {role};",
+        db = db.name
+    ));
+    let as_role = db
+        .url
+        .replacen("postgres://postgres@", &format!("postgres://{role}@"), 1);
+    assert_ne!(as_role, db.url);
+    let dir = migrations(&[(
+        "V1__create.sql",
+        "CREATE TABLE t (id integer PRIMARY KEY, n integer NOT NULL DEFAULT 0);\n\
+         INSERT INTO t (id) SELECT g FROM generate_series(1, 1000) g;\n",
+    )]);
+    assert_exit(&migrate(dir.path(), &as_role, &["apply"]), 0);
+    // The role keeps its tables and may read the history and mark
+    // migrations, but may no longer record steps.
+    db.psql_ok(&format!(
+        "ALTER SCHEMA safe_migrate OWNER TO postgres;
+         ALTER TABLE safe_migrate.migrations OWNER TO postgres;
+         ALTER TABLE safe_migrate.steps OWNER TO postgres;
+         GRANT USAGE, CREATE ON SCHEMA safe_migrate TO {role};
+         GRANT SELECT, INSERT, UPDATE ON safe_migrate.migrations TO {role};
+         GRANT SELECT, DELETE ON safe_migrate.steps TO {role};"
+    ));
+    std::fs::write(
+        dir.path().join("V2__grow.sql"),
+        "ALTER TABLE t ADD COLUMN c integer;\nUPDATE t SET n = n + 1;\n",
+    )
+    .unwrap();
+    let out = migrate(dir.path(), &as_role, &["apply"]);
+    eprintln!("history write denied:\n{}", text(&out));
+    // A history that cannot be written is a setup problem: exit 2, named
+    // as the history's, with the server's reason.
+    assert_exit(&out, 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("history in schema safe_migrate: recording")
+            && stderr.contains("V2__grow.sql step 1")
+            && stderr.contains("permission denied for table steps (SQLSTATE 42501)"),
+        "{}",
+        text(&out)
+    );
+    assert!(!stderr.contains("panicked"), "{}", text(&out));
+    // The step's effect rolled back with its record.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'c'"
+        ),
+        "0"
+    );
+    assert_eq!(
+        scalar(&db, "SELECT count(*) FROM safe_migrate.steps WHERE version = '2'"),
+        "0"
+    );
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT status FROM safe_migrate.migrations WHERE version = '2'"
+        ),
+        "failed"
+    );
+
+    db.psql_ok(&format!("GRANT INSERT, UPDATE ON safe_migrate.steps TO {role};"));
+    let out = migrate(dir.path(), &as_role, &["apply", "--batch-size", "100"]);
+    assert_exit(&out, 0);
+    assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE n <> 1"), "0");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT status FROM safe_migrate.migrations WHERE version = '2'"
+        ),
+        "applied"
+    );
+    db.psql_ok(&format!(
+        "REASSIGN OWNED BY {role} TO postgres; DROP OWNED BY {role};"
+    ));
+    // Roles are cluster-wide: drop this one, which matters on a shared
+    // MIGRATE_TEST_DATABASE_URL server.
+    let mut admin = support::connect(&support::with_dbname(&db.url, "postgres"));
+    admin
+        .batch_execute(&format!("DROP ROLE {role}"))
+        .unwrap_or_else(|e| panic!("DROP ROLE {role}: {}", support::error_text(&e)));
 }

@@ -128,11 +128,9 @@ pub enum ApplyError {
     Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
     NoUrl,
-    #[error(
-        "the connection goes through a transaction-pooling proxy: backend pid {first} became {second} \
-         between two transactions"
-    )]
-    PoolingProxy { first: i32, second: i32 },
+    /// `evidence` says what gave the proxy away (see `lock::check_session`).
+    #[error("the connection goes through a transaction-pooling proxy: {evidence}")]
+    PoolingProxy { evidence: String },
     #[error("another `migrate apply` holds the run lock{}; gave up after {waited:?}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     RunLockBusy { waited: Duration, holder: Option<i32> },
     #[error("history in schema {schema}: {message}")]

@@ -414,7 +414,12 @@ impl Cluster {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some(Watchdog { mut child, stdin, stdout }) = taken {
+        if let Some(Watchdog {
+            mut child,
+            stdin,
+            stdout,
+        }) = taken
+        {
             drop(stdin);
             drop(stdout);
             let _ = child.wait();
@@ -426,7 +431,10 @@ impl Cluster {
         let mut guard = self.watchdog.lock().unwrap_or_else(|p| p.into_inner());
         let watchdog = guard.as_mut().ok_or("the cluster is stopped")?;
         writeln!(watchdog.stdin, "restart").map_err(|e| format!("asking the watchdog to restart: {e}"))?;
-        watchdog.stdin.flush().map_err(|e| format!("asking the watchdog to restart: {e}"))?;
+        watchdog
+            .stdin
+            .flush()
+            .map_err(|e| format!("asking the watchdog to restart: {e}"))?;
         let mut line = String::new();
         watchdog
             .stdout
