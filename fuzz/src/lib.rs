@@ -9,7 +9,8 @@ use safe_migrate::plan::{plan, render, PlanSettings};
 use safe_migrate::source::{from_text, MigrationFile, MigrationVersion, NamingScheme};
 
 /// A history that gives the rules and rewrites tables to reason about.
-pub const HISTORY: &str = "CREATE TABLE users (id bigint PRIMARY KEY, c int, email text NOT NULL, n integer DEFAULT 0);\n\
+pub const HISTORY: &str =
+    "CREATE TABLE users (id bigint PRIMARY KEY, c int, email text NOT NULL, n integer DEFAULT 0);\n\
 CREATE INDEX users_c_idx ON users (c);\n\
 CREATE TABLE orders (id bigint PRIMARY KEY, user_id bigint REFERENCES users (id), amount integer);\n";
 
@@ -52,7 +53,11 @@ pub fn run(history: &str, migration: &str) {
     for f in &outcome.files {
         let text = &f.source.text;
         for s in &f.source.statements {
-            assert!(s.span.start <= s.span.end && s.span.end <= text.len(), "statement span {:?}", s.span);
+            assert!(
+                s.span.start <= s.span.end && s.span.end <= text.len(),
+                "statement span {:?}",
+                s.span
+            );
             assert!(text.is_char_boundary(s.span.start) && text.is_char_boundary(s.span.end));
         }
         for finding in &f.findings {
