@@ -16,10 +16,22 @@ use std::time::{Duration, Instant};
 pub const RUN_LOCK_KEY: i64 = 0x7361_6665_6d69_6772;
 
 fn backend_pid(client: &mut postgres::Client) -> Result<i32, ApplyError> {
-    client
-        .query_one("SELECT pg_backend_pid()", &[])
-        .map(|r| r.get(0))
-        .map_err(|e| connection_lost(&e))
+    // The simple protocol: one message, one transaction, even through a
+    // transaction pooler (an extended-protocol query is two round trips a
+    // pooler may send to two backends).
+    let messages = client
+        .simple_query("SELECT pg_backend_pid()")
+        .map_err(|e| connection_lost(&e))?;
+    messages
+        .iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
+            _ => None,
+        })
+        .ok_or_else(|| ApplyError::Connect {
+            url: "the database".to_string(),
+            message: "SELECT pg_backend_pid() returned no row".to_string(),
+        })
 }
 
 fn connection_lost(e: &postgres::Error) -> ApplyError {
@@ -30,15 +42,44 @@ fn connection_lost(e: &postgres::Error) -> ApplyError {
 }
 
 /// Refuses a connection whose server session changes between transactions.
+///
+/// Two signs, either enough: the backend pid differs between two
+/// transactions, or a statement prepared in one round trip is unknown in the
+/// next (SQLSTATE 26000, what PgBouncer's transaction mode does to the
+/// extended protocol when the two land on different backends). Neither shows
+/// when the pooler happens to reuse the same backend every time (an idle
+/// pool of one); docs/reliability.md says so.
 pub fn check_session(client: &mut postgres::Client) -> Result<(), ApplyError> {
     // Two autocommit statements are two transactions: a transaction pooler
     // may hand each to a different server connection.
     let first = backend_pid(client)?;
     let second = backend_pid(client)?;
     if first != second {
-        return Err(ApplyError::PoolingProxy { first, second });
+        return Err(ApplyError::PoolingProxy {
+            evidence: format!("backend pid {first} became {second} between two transactions"),
+        });
     }
-    Ok(())
+    let prepared = client.query_one("SELECT pg_backend_pid()", &[]);
+    match prepared {
+        Ok(row) => {
+            let third: i32 = row.get(0);
+            if third != first {
+                return Err(ApplyError::PoolingProxy {
+                    evidence: format!("backend pid {first} became {third} between two transactions"),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.code() == Some(&postgres::error::SqlState::INVALID_SQL_STATEMENT_NAME) => {
+            Err(ApplyError::PoolingProxy {
+                evidence: format!(
+                    "a statement prepared in one round trip was gone in the next ({})",
+                    super::run::error_text(&e)
+                ),
+            })
+        }
+        Err(e) => Err(connection_lost(&e)),
+    }
 }
 
 /// Takes the run lock, polling every `settings.lock_poll` for up to

@@ -159,11 +159,9 @@ pub enum ApplyError {
     Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
     NoUrl,
-    #[error(
-        "the connection goes through a transaction-pooling proxy: backend pid {first} became {second} \
-         between two transactions"
-    )]
-    PoolingProxy { first: i32, second: i32 },
+    /// `evidence` says what gave the proxy away (see `lock::check_session`).
+    #[error("the connection goes through a transaction-pooling proxy: {evidence}")]
+    PoolingProxy { evidence: String },
     #[error("another `migrate apply` holds the run lock{}; gave up after {waited:?}", holder.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     RunLockBusy { waited: Duration, holder: Option<i32> },
     #[error("history in schema {schema}: {message}")]
@@ -222,6 +220,15 @@ pub enum ApplyError {
         kind: &'static str,
         message: String,
     },
+    /// The server went away mid-step (a restart, a failover, a terminated
+    /// backend): told apart from a failing statement so the help fits.
+    #[error("{migration} step {step} ({kind}): lost the connection to the server: {message}")]
+    ConnectionLost {
+        migration: String,
+        step: usize,
+        kind: &'static str,
+        message: String,
+    },
     #[error("{migration} step {step}: check failed: {note}")]
     CheckFailed {
         migration: String,
@@ -252,7 +259,10 @@ impl ApplyError {
                 "connect directly or through a session-pooled port: the run lock and SET need one session"
             }
             Self::RunLockBusy { .. } => "wait for the other run to finish, or raise --lock-wait",
-            Self::History { .. } => "check that the role may create the history schema and tables",
+            Self::History { .. } => {
+                "check that the role may create and write the history schema and tables and that the disk \
+                 has room, then rerun: an unrecorded step's transaction was rolled back"
+            }
             Self::Drift { .. } => {
                 "restore the applied file and put the change in a new migration (`migrate new NAME`)"
             }
@@ -274,6 +284,10 @@ impl ApplyError {
                 "a long transaction holds the table: end it (see pg_stat_activity), then rerun to resume"
             }
             Self::Step { .. } => "fix the migration or the data, then rerun: done steps are not repeated",
+            Self::ConnectionLost { .. } => {
+                "the server restarted or ended the session: rerun once it is back; the run resumes at this \
+                 step (its open transaction was rolled back)"
+            }
             Self::CheckFailed { .. } => "the plan's assertion does not hold; inspect the catalog, then rerun",
             Self::NoKey { .. } => "add a primary key to the table, or backfill it in a migration of its own",
         }
@@ -308,6 +322,7 @@ impl ApplyError {
             | Self::AdoptChecksum { .. } => 3,
             Self::LockNotAcquired { .. }
             | Self::Step { .. }
+            | Self::ConnectionLost { .. }
             | Self::CheckFailed { .. }
             | Self::NoKey { .. } => 1,
         }

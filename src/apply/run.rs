@@ -38,6 +38,14 @@ pub struct StepContext<'a> {
 
 impl StepContext<'_> {
     pub(crate) fn failed(&self, e: &postgres::Error) -> ApplyError {
+        if connection_lost(e) {
+            return ApplyError::ConnectionLost {
+                migration: self.label.to_string(),
+                step: self.index + 1,
+                kind: super::kind_name(self.step.kind),
+                message: error_text(e),
+            };
+        }
         ApplyError::Step {
             migration: self.label.to_string(),
             step: self.index + 1,
@@ -55,6 +63,11 @@ impl StepContext<'_> {
             .map(|t| t.to_string())
     }
 
+    /// Writes the step's history row. A failure to write it (permission
+    /// denied, disk full) is reported as [`ApplyError::History`], not as the
+    /// step's own failure, except a lock timeout or deadlock, which is
+    /// retried like the step; either way the caller's transaction, and the
+    /// effect in it, rolls back.
     pub(crate) fn record(
         &self,
         client: &mut impl GenericClient,
@@ -62,7 +75,7 @@ impl StepContext<'_> {
         cursor: Option<&[String]>,
         attempts: u32,
         rows: Option<u64>,
-    ) -> Result<(), postgres::Error> {
+    ) -> Result<(), TryError> {
         history::record_step(
             client,
             &self.settings.history_schema,
@@ -74,6 +87,33 @@ impl StepContext<'_> {
             attempts,
             rows,
         )
+        .map_err(|e| {
+            if retry::is_retryable(&e) {
+                TryError::Db(e)
+            } else {
+                TryError::Stop(self.history_failed(&e))
+            }
+        })
+    }
+
+    fn history_failed(&self, e: &postgres::Error) -> ApplyError {
+        ApplyError::History {
+            schema: self.settings.history_schema.clone(),
+            message: format!(
+                "recording {} step {}: {}",
+                self.label,
+                self.index + 1,
+                error_text(e)
+            ),
+        }
+    }
+
+    /// A [`TryError`] outside any retry loop, as the error `apply` reports.
+    fn stop(&self, e: TryError) -> ApplyError {
+        match e {
+            TryError::Db(e) => self.failed(&e),
+            TryError::Stop(e) => e,
+        }
     }
 
     fn backoff(&self) -> Backoff {
@@ -102,6 +142,16 @@ impl From<postgres::Error> for TryError {
     fn from(e: postgres::Error) -> Self {
         TryError::Db(e)
     }
+}
+
+/// The session is gone: the socket closed or failed, or the server ended it
+/// (SQLSTATE class 08, connection exception; 57P01–57P05, shutdown,
+/// crash shutdown, cannot connect now, idle timeouts).
+fn connection_lost(e: &postgres::Error) -> bool {
+    let code = e.as_db_error().map(|db| db.code().code());
+    e.is_closed()
+        || code.is_some_and(|c| c.starts_with("08") || c.starts_with("57P"))
+        || (code.is_none() && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()))
 }
 
 /// The server's message, SQLSTATE and detail for a database error, else the error.
@@ -188,7 +238,7 @@ pub fn run_step(
 ) -> Result<StepReport, ApplyError> {
     let skip = |client: &mut postgres::Client, outcome| {
         cx.record(client, StepState::Skipped, None, 1, None)
-            .map_err(|e| cx.failed(&e))?;
+            .map_err(|e| cx.stop(e))?;
         Ok(StepReport {
             outcome,
             attempts: 1,
@@ -302,8 +352,10 @@ fn concurrent(
     });
     let _ = client.batch_execute("RESET statement_timeout");
     let ((), attempts) = result?;
+    // Autocommit: the index stays if this fails; the step's guard makes the
+    // next run skip it.
     cx.record(client, StepState::Done, None, attempts, None)
-        .map_err(|e| cx.failed(&e))?;
+        .map_err(|e| cx.stop(e))?;
     Ok(StepReport {
         outcome: StepOutcome::Ran,
         attempts,

@@ -29,6 +29,11 @@
 //! their own, so a Ctrl-C aimed at the tests does not kill them before they
 //! clean up.
 //!
+//! A test that needs the server itself to go away and come back calls
+//! [`restart_server`]: the watchdog reads `restart` from the same pipe, stops
+//! the server with a fast shutdown, starts it again on the same data
+//! directory and port, and answers `restarted`.
+//!
 //! # A cluster of its own
 //!
 //! A test binary that needs other server settings (TLS, a TCP listener)
@@ -42,12 +47,14 @@
 //! that server instead.
 #![allow(dead_code)]
 
+pub mod migrate;
+
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -104,6 +111,17 @@ impl Drop for TestDb {
 
 /// Creates a new, uniquely named, empty database (`t_<n>_<pid>`).
 pub fn fresh_database() -> TestDb {
+    create_database("")
+}
+
+/// Creates a new database as a copy of `template` (`CREATE DATABASE … TEMPLATE`),
+/// which no session may be connected to meanwhile. Copying a populated
+/// database is much faster than filling a new one.
+pub fn copy_database(template: &TestDb) -> TestDb {
+    create_database(&format!(" TEMPLATE {}", template.name))
+}
+
+fn create_database(options: &str) -> TestDb {
     static NEXT: AtomicUsize = AtomicUsize::new(1);
     let server = server();
     let name = format!(
@@ -113,12 +131,45 @@ pub fn fresh_database() -> TestDb {
     );
     let mut admin = connect(&server.admin_url);
     admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {}", error_text(&e)));
+        .batch_execute(&format!("CREATE DATABASE {name}{options}"))
+        .unwrap_or_else(|e| panic!("CREATE DATABASE {name}{options}: {}", error_text(&e)));
     TestDb {
         url: with_dbname(&server.admin_url, &name),
         name,
     }
+}
+
+/// Restarts this test binary's cluster: a fast shutdown (every session is
+/// terminated with SQLSTATE 57P01, as by `pg_ctl restart -m fast`), then a new
+/// server on the same data directory, socket and port. Returns when it
+/// accepts connections again.
+///
+/// Every test in the binary shares the cluster, so a binary that calls this
+/// should hold only the test that does (`tests/fault_restart.rs`). Panics
+/// when the tests run against `MIGRATE_TEST_DATABASE_URL`, a server they do
+/// not own.
+pub fn restart_server() {
+    let server = server();
+    let Some(cluster) = &server.cluster else {
+        panic!("{DATABASE_URL_VAR} is set: not restarting a server the tests do not own");
+    };
+    cluster
+        .restart()
+        .unwrap_or_else(|e| panic!("restarting the test cluster: {e}"));
+}
+
+/// The directory of the cluster's unix socket and its port, for a proxy
+/// (PgBouncer) in front of it; `None` with `MIGRATE_TEST_DATABASE_URL`.
+pub fn socket_and_port() -> Option<(PathBuf, u16)> {
+    let cluster = server().cluster.as_ref()?;
+    Some((cluster.socket_dir(), cluster.port))
+}
+
+/// `Some((uid, gid))` of the user the server runs as when the tests run as
+/// root (processes that must read the cluster's socket directory, such as
+/// PgBouncer, run as that user too).
+pub fn server_user() -> Option<(u32, u32)> {
+    server_owner().ok().flatten()
 }
 
 /// Connects to `url`, panicking with the server's message on failure.
@@ -233,8 +284,16 @@ pub struct Cluster {
     /// The temporary directory: `data/`, `sock/` and logs.
     root: PathBuf,
     port: u16,
-    /// The watchdog and the write end of its stdin, taken at exit.
-    watchdog: Mutex<Option<(Child, ChildStdin)>>,
+    /// The watchdog, the write end of its stdin (taken at exit) and its
+    /// stdout, where it answers `restart`.
+    watchdog: Mutex<Option<Watchdog>>,
+}
+
+/// The watchdog shell and both ends of the pipes the test process holds.
+struct Watchdog {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
 }
 
 /// The bootstrap superuser `initdb -U` creates.
@@ -244,7 +303,8 @@ const SUPERUSER: &str = "postgres";
 /// socket directory, `$4` the port; the rest are `postgres` options.
 ///
 /// It runs `initdb` and then the server as its own child, so it reaps the
-/// server and nothing named postgres outlives it. It prints `ready`, or
+/// server and nothing named postgres outlives it (a restart, too, starts the
+/// new server as the watchdog's child). It prints `ready`, or
 /// `failed` and the logs; either way it deletes the root when it is done, so
 /// a test process killed at any point leaves nothing behind.
 const WATCHDOG: &str = r#"
@@ -259,24 +319,35 @@ fail() {
     rm -rf "$root"
     exit 1
 }
+start() {
+    "$bin/postgres" -D "$root/data" "$@" </dev/null >>"$root/postgres.log" 2>&1 &
+    pid=$!
+    tries=0
+    until "$bin/pg_isready" -q -h "$sock" -p "$port" -U postgres -d postgres; do
+        tries=$((tries + 1))
+        if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -gt 600 ]; then
+            kill -QUIT "$pid" 2>/dev/null
+            wait "$pid"
+            fail "the server was not ready after $tries tries"
+        fi
+        sleep 0.1
+    done
+}
 "$bin/initdb" -D "$root/data" -U postgres --auth=trust --no-sync --no-instructions \
     -E UTF8 --locale=C >&2 || fail "initdb failed"
-"$bin/postgres" -D "$root/data" "$@" </dev/null >>"$root/postgres.log" 2>&1 &
-pid=$!
-tries=0
-until "$bin/pg_isready" -q -h "$sock" -p "$port" -U postgres -d postgres; do
-    tries=$((tries + 1))
-    if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -gt 600 ]; then
-        kill -QUIT "$pid" 2>/dev/null
-        wait "$pid"
-        fail "the server was not ready after $tries tries"
-    fi
-    sleep 0.1
-done
+start "$@"
 echo ready
-exec >/dev/null
-# Blocks until the test process closes the pipe or exits.
-while read -r _; do :; done
+# Blocks until the test process closes the pipe or exits. A `restart` line
+# (support::restart_server) is a fast shutdown, as `pg_ctl restart -m fast`
+# does it, then a new server on the same data directory and port.
+while read -r command; do
+    if [ "$command" = restart ]; then
+        kill -INT "$pid"
+        wait "$pid"
+        start "$@"
+        echo restarted
+    fi
+done
 # SIGQUIT is an immediate shutdown; the postmaster takes its backends with it.
 kill -QUIT "$pid"
 wait "$pid"
@@ -369,7 +440,7 @@ impl Cluster {
         let cluster = Cluster {
             root,
             port,
-            watchdog: Mutex::new(Some((child, stdin))),
+            watchdog: Mutex::new(Some(Watchdog { child, stdin, stdout })),
         };
         register_exit_hook();
         Ok(cluster)
@@ -404,10 +475,38 @@ impl Cluster {
             Ok(mut guard) => guard.take(),
             Err(poisoned) => poisoned.into_inner().take(),
         };
-        if let Some((mut child, stdin)) = taken {
+        if let Some(Watchdog {
+            mut child,
+            stdin,
+            stdout,
+        }) = taken
+        {
             drop(stdin);
+            drop(stdout);
             let _ = child.wait();
         }
+    }
+
+    /// Asks the watchdog for a fast shutdown and a new server (see [`restart_server`]).
+    fn restart(&self) -> Result<(), String> {
+        let mut guard = self.watchdog.lock().unwrap_or_else(|p| p.into_inner());
+        let watchdog = guard.as_mut().ok_or("the cluster is stopped")?;
+        writeln!(watchdog.stdin, "restart").map_err(|e| format!("asking the watchdog to restart: {e}"))?;
+        watchdog
+            .stdin
+            .flush()
+            .map_err(|e| format!("asking the watchdog to restart: {e}"))?;
+        let mut line = String::new();
+        watchdog
+            .stdout
+            .read_line(&mut line)
+            .map_err(|e| format!("reading the watchdog's answer: {e}"))?;
+        if line.trim() != "restarted" {
+            let mut logs = String::new();
+            let _ = watchdog.stdout.read_to_string(&mut logs);
+            return Err(format!("the test cluster did not come back:\n{line}{logs}"));
+        }
+        Ok(())
     }
 }
 

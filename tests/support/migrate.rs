@@ -1,0 +1,65 @@
+//! Running the built `migrate` binary against a test database, for the fault
+//! tests (`tests/faults.rs`, `tests/fault_restart.rs`): a directory of
+//! migrations, a command with fast retries, and readable failure output.
+
+use super::TestDb;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// A temporary directory holding `files` (name, SQL).
+pub fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, sql) in files {
+        std::fs::write(dir.path().join(name), sql).unwrap();
+    }
+    dir
+}
+
+/// `migrate <args> <dir> --database-url <url>` run in `dir` (so no
+/// migrate.yaml is found), with `--retry-base 50ms` for `apply`.
+pub fn migrate_cmd(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
+    cmd.args(args)
+        .arg(dir)
+        .args(["--database-url", url])
+        .current_dir(dir)
+        .env_remove("DATABASE_URL");
+    if args.first() == Some(&"apply") {
+        cmd.args(["--retry-base", "50ms"]);
+    }
+    cmd
+}
+
+/// Runs `migrate` to the end; with `MIGRATE_TEST_SHOW=1` (and `--nocapture`)
+/// prints what it said.
+pub fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
+    let out = migrate_cmd(dir, url, args).output().unwrap();
+    if std::env::var_os("MIGRATE_TEST_SHOW").is_some() {
+        eprintln!("$ migrate {}\n{}", args.join(" "), text(&out));
+    }
+    out
+}
+
+/// Exit code, stdout and stderr, for assertion messages.
+pub fn text(out: &Output) -> String {
+    format!(
+        "--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Panics with the whole output unless `migrate` exited with `code`.
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+/// The first column of the first row of `sql`, as text ("" for NULL).
+pub fn scalar(db: &TestDb, sql: &str) -> String {
+    let mut client = db.client();
+    let row = client
+        .query_one(&format!("SELECT ({sql})::text"), &[])
+        .unwrap_or_else(|e| panic!("{sql}: {}", super::error_text(&e)));
+    row.get::<_, Option<String>>(0).unwrap_or_default()
+}
