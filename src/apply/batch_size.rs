@@ -3,8 +3,8 @@
 //!
 //! Pure arithmetic, no database: [`super::backfill`] measures each batch's
 //! transaction (end-key query, change and cursor record, commit) and asks
-//! [`Sizing::next`] for the next size. The rule is multiplicative, as the
-//! issue asks and as GitLab's batched background migrations do (they adapt
+//! [`Sizing::next`] for the next size. The rule is multiplicative, as
+//! GitLab's batched background migrations do (they adapt
 //! the batch size to the time efficiency of recent jobs, catalog §3.7):
 //!
 //! ```text
