@@ -183,3 +183,22 @@ fn unterminated_constructs_are_reported() {
         assert!(rules.contains(&"parse-error"), "{text}: {rules:?}");
     }
 }
+
+#[test]
+fn a_fifty_megabyte_migration_is_linted_in_bounded_time() {
+    // A 50 MB file: a function with a huge dollar-quoted body, a huge
+    // comment, and ordinary statements after them that must still be seen.
+    let body = "x := x + 1; -- ;\n".repeat(50 * 1024 * 1024 / 34);
+    let comment = format!("/* {} */", "; ' $$ ".repeat(50 * 1024 * 1024 / 14));
+    let text = format!(
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ DECLARE x int := 0; BEGIN {body} RETURN x; END $body$;\n{comment}\nCREATE INDEX i ON users (c);\n"
+    );
+    assert!(text.len() > 50 * 1024 * 1024);
+    let sources = vec![
+        from_text(file("V1.sql"), "CREATE TABLE users (id bigint PRIMARY KEY, c int);".into()),
+        from_text(file("V2.sql"), text),
+    ];
+    let outcome = lint(sources, &LintSettings::default());
+    let rules: Vec<&str> = outcome.files[1].findings.iter().map(|f| f.rule.id).collect();
+    assert_eq!(rules, ["create-index-non-concurrent"]);
+}
