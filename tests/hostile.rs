@@ -195,7 +195,10 @@ fn a_fifty_megabyte_migration_is_linted_in_bounded_time() {
     );
     assert!(text.len() > 50 * 1024 * 1024);
     let sources = vec![
-        from_text(file("V1.sql"), "CREATE TABLE users (id bigint PRIMARY KEY, c int);".into()),
+        from_text(
+            file("V1.sql"),
+            "CREATE TABLE users (id bigint PRIMARY KEY, c int);".into(),
+        ),
         from_text(file("V2.sql"), text),
     ];
     let outcome = lint(sources, &LintSettings::default());
