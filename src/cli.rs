@@ -35,6 +35,14 @@ pub enum Command {
     Lint(LintArgs),
     /// Rewrite flagged statements into zero-downtime plans.
     Plan(PlanArgs),
+    /// Run pending migrations against a database, as `migrate plan` shows them.
+    Apply(ApplyArgs),
+    /// Show which migrations are applied, pending, in progress or changed.
+    Status(StatusArgs),
+    /// Create the next `V<n>__NAME.sql` migration file.
+    New(NewArgs),
+    /// Run migrations on a scratch PostgreSQL and check the lint claims against it.
+    Trace(TraceArgs),
     /// List every rule.
     Rules,
     /// Print a rule's documentation page.
@@ -42,14 +50,6 @@ pub enum Command {
         /// The rule id, e.g. set-not-null.
         id: String,
     },
-    /// Run pending migrations against a database, as `migrate plan` shows them.
-    Apply(ApplyArgs),
-    /// Show which migrations are applied, pending, in progress or changed.
-    Status(StatusArgs),
-    /// Create the next `V{n}__NAME.sql` migration file.
-    New(NewArgs),
-    /// Run migrations on a scratch PostgreSQL and check the lint claims against it.
-    Trace(TraceArgs),
 }
 
 /// How `apply` and `status` report.
