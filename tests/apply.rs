@@ -6,61 +6,10 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
 use support::{fresh_database, TestDb};
-
-/// A directory of migrations.
-fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).unwrap();
-    }
-    dir
-}
-
-/// `migrate <args> --database-url <url>` in `dir`'s parent (so no
-/// migrate.yaml is found), with fast retries.
-fn migrate_cmd(dir: &Path, url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
-    cmd.args(args)
-        .arg(dir)
-        .args(["--database-url", url])
-        .current_dir(dir)
-        .env_remove("DATABASE_URL");
-    if args.first() == Some(&"apply") {
-        cmd.args(["--retry-base", "50ms"]);
-    }
-    cmd
-}
-
-/// Runs `migrate`; with `MIGRATE_TEST_SHOW=1` (and `--nocapture`) prints what it said.
-fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
-    let out = migrate_cmd(dir, url, args).output().unwrap();
-    if std::env::var_os("MIGRATE_TEST_SHOW").is_some() {
-        eprintln!("$ migrate {}\n{}", args.join(" "), text(&out));
-    }
-    out
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-}
-
-fn scalar(db: &TestDb, sql: &str) -> String {
-    let mut client = db.client();
-    let row = client.query_one(&format!("SELECT ({sql})::text"), &[]).unwrap();
-    row.get::<_, Option<String>>(0).unwrap_or_default()
-}
 
 const V1: &str = "CREATE TABLE t (id bigint PRIMARY KEY, n integer NOT NULL DEFAULT 0, email text);\n\
 INSERT INTO t (id, email) SELECT g, 'u' || g FROM generate_series(1, 500) g;\n";

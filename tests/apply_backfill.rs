@@ -8,55 +8,11 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
 use support::{fresh_database, TestDb};
-
-fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).unwrap();
-    }
-    dir
-}
-
-/// `migrate <args> DIR --database-url URL`, with fast retries.
-fn migrate_cmd(dir: &Path, url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_migrate"));
-    cmd.args(args)
-        .arg(dir)
-        .args(["--database-url", url])
-        .current_dir(dir)
-        .env_remove("DATABASE_URL");
-    if args.first() == Some(&"apply") {
-        cmd.args(["--retry-base", "50ms"]);
-    }
-    cmd
-}
-
-fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
-    migrate_cmd(dir, url, args).output().unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-}
-
-fn scalar(db: &TestDb, sql: &str) -> String {
-    let mut client = db.client();
-    let row = client.query_one(&format!("SELECT ({sql})::text"), &[]).unwrap();
-    row.get::<_, Option<String>>(0).unwrap_or_default()
-}
 
 fn count(db: &TestDb, sql: &str) -> i64 {
     scalar(db, sql).parse().unwrap()

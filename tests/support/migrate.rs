@@ -1,6 +1,6 @@
-//! Running the built `migrate` binary against a test database, for the fault
-//! tests (`tests/faults.rs`, `tests/fault_restart.rs`): a directory of
-//! migrations, a command with fast retries, and readable failure output.
+//! Running the built `migrate` binary against a test database, for the
+//! apply, backfill and fault tests: a directory of migrations, a command
+//! with fast retries, and readable failure output.
 
 use super::TestDb;
 use std::path::Path;
