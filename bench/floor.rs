@@ -31,7 +31,7 @@ fn main() {
             floor(Path::new(&args[1]), mode);
         }
         _ => {
-            eprintln!("usage: bench_floor generate DIR FILES | bench_floor floor DIR [parse|tokenize]");
+            eprintln!("usage: bench_floor generate DIR FILES | bench_floor floor DIR [parse|tokenize|kinds]");
             std::process::exit(2);
         }
     }
@@ -75,6 +75,10 @@ fn floor(dir: &Path, mode: &str) {
     let cpu1 = cpu_seconds();
     let wall1 = wall.elapsed().as_secs_f64();
     let dialect = PostgreSqlDialect {};
+    if mode == "kinds" {
+        kinds(&texts, &spans);
+        return;
+    }
     let (mut statements, mut failed, mut tokens) = (0usize, 0usize, 0usize);
     for (text, spans) in texts.iter().zip(&spans) {
         for span in spans {
@@ -103,6 +107,34 @@ fn floor(dir: &Path, mode: &str) {
         wall1,
         wall2 - wall1
     );
+}
+
+/// `floor DIR kinds`: sqlparser's parse time by statement kind (the first
+/// two words), to see where the floor goes.
+fn kinds(texts: &[String], spans: &[Vec<safe_migrate::source::Span>]) {
+    let dialect = PostgreSqlDialect {};
+    let mut by_kind: std::collections::BTreeMap<String, (usize, f64)> = Default::default();
+    for (text, spans) in texts.iter().zip(spans) {
+        for span in spans {
+            let sql = span.slice(text);
+            let kind: Vec<&str> = sql
+                .lines()
+                .find(|l| !l.trim_start().starts_with("--") && !l.trim().is_empty())
+                .unwrap_or("")
+                .split_whitespace()
+                .take(2)
+                .collect();
+            let start = Instant::now();
+            let _ = std::hint::black_box(Parser::parse_sql(&dialect, sql));
+            let entry = by_kind.entry(kind.join(" ")).or_default();
+            entry.0 += 1;
+            entry.1 += start.elapsed().as_secs_f64();
+        }
+    }
+    let total: f64 = by_kind.values().map(|v| v.1).sum();
+    for (kind, (n, secs)) in &by_kind {
+        println!("{kind:<28} {n:>7} {secs:>7.3} s {:>5.1} %", 100.0 * secs / total);
+    }
 }
 
 /// A tiny deterministic PRNG (xorshift64*), so the corpus is the same on every machine.

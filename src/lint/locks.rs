@@ -35,7 +35,7 @@ pub fn alter_action_lock(action: &AlterAction, pg: PgVersion) -> LockMode {
 pub fn statement_locks(stmt: &Stmt, pg: PgVersion) -> Vec<(QualifiedName, LockMode)> {
     let mut out: Vec<(QualifiedName, LockMode)> = Vec::new();
     let mut add =
-        |table: &QualifiedName, mode: LockMode| match out.iter_mut().find(|(t, _)| t.key() == table.key()) {
+        |table: &QualifiedName, mode: LockMode| match out.iter_mut().find(|(t, _)| t.same(table)) {
             Some((_, m)) => *m = (*m).max(mode),
             None => out.push((table.clone(), mode)),
         };

@@ -5,7 +5,7 @@
 use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
 use super::{Finding, LintContext, LintSettings, Rule, Severity};
-use crate::parse::{do_body, parse_source_indexed, Stmt, StmtKind};
+use crate::parse::{parse_source_indexed, Stmt, StmtKind};
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -225,8 +225,8 @@ impl Walk<'_> {
         schema.apply(stmt, file_index);
         if let StmtKind::Do(block) = &stmt.kind {
             let mut inner = tx.enter_do();
-            for stmt in do_body(&self.source.text, block).statements {
-                self.statement(index, &stmt, schema, &mut inner);
+            for stmt in &block.inner.statements {
+                self.statement(index, stmt, schema, &mut inner);
             }
             tx.leave_do(inner);
         }

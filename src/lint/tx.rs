@@ -257,7 +257,7 @@ impl TxState {
         for (table, mode) in statement_locks(stmt, pg) {
             if mode == LockMode::AccessExclusive
                 && !is_new(&table)
-                && !self.exclusive.iter().any(|t| t.key() == table.key())
+                && !self.exclusive.iter().any(|t| t.same(&table))
             {
                 self.exclusive.push(table);
             }

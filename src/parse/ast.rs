@@ -17,18 +17,38 @@ use sqlparser::parser::Parser;
 use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// Parses one statement with sqlparser and converts it.
+///
+/// The statement is tokenized once: kinds sqlparser always rejects go
+/// straight to their token recogniser ([`super::tokens::recognised_first`]),
+/// the rest hand the same tokens to the parser.
 pub(super) fn parse(sql: &str) -> Result<StmtKind, String> {
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(|e| {
-        let message = e.to_string();
-        message
-            .strip_prefix("sql parser error: ")
-            .unwrap_or(&message)
-            .to_string()
-    })?;
+    let dialect = PostgreSqlDialect {};
+    let tokens = Tokenizer::new(&dialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| message(e.into()))?;
+    let parsed = if super::tokens::recognised_first(&tokens) {
+        match super::tokens::recognise_tokens(sql, tokens) {
+            Some(kind) => return Ok(kind),
+            // Not the form the recogniser reads: the parser says what is wrong.
+            None => Parser::parse_sql(&dialect, sql),
+        }
+    } else {
+        Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements()
+    };
+    let parsed = parsed.map_err(message)?;
     match parsed.as_slice() {
         [one] => Ok(convert(one, sql)),
         [] => Ok(StmtKind::Other { tag: "EMPTY".into() }),
         _ => Err("the splitter saw one statement where the parser saw several".into()),
+    }
+}
+
+/// sqlparser's error message without its `sql parser error: ` prefix.
+fn message(e: sqlparser::parser::ParserError) -> String {
+    let message = e.to_string();
+    match message.strip_prefix("sql parser error: ") {
+        Some(rest) => rest.to_string(),
+        None => message,
     }
 }
 

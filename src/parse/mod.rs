@@ -22,7 +22,7 @@ use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Source, Span, Statement};
 use serde::Serialize;
 
-pub use plpgsql::{do_body, DoBody};
+pub use plpgsql::DoBody;
 pub use types::{TypeName, Volatility};
 
 /// One statement's facts.
@@ -433,7 +433,7 @@ pub enum DomainAction {
 }
 
 /// A `DO` block.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct DoBlock {
     /// The body between the dollar quotes, in the coordinates of the text
     /// the statement was parsed from (the file, for [`parse_source`]).
@@ -442,6 +442,9 @@ pub struct DoBlock {
     pub body: Option<Span>,
     /// `LANGUAGE x`, lower-case; `plpgsql` when omitted.
     pub language: String,
+    /// What the body runs, read once when the statement is parsed
+    /// (empty for a quoted-string body or another language).
+    pub inner: DoBody,
 }
 
 /// `SET [LOCAL|SESSION] name = value`.
@@ -522,6 +525,7 @@ pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
     // coordinates of `text`.
     if let StmtKind::Do(block) = &mut kind {
         block.body = block.body.map(|b| b.shift(statement.span.start));
+        block.inner = plpgsql::do_body(text, block);
     }
     Stmt {
         span: statement.span,

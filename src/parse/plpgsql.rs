@@ -38,7 +38,7 @@ const PLPGSQL_STATEMENTS: &[&str] = &[
 
 /// The statements `block` runs. `text` is what `block.body` points into.
 /// Only `LANGUAGE plpgsql` bodies are read; others give nothing.
-pub fn do_body(text: &str, block: &DoBlock) -> DoBody {
+pub(super) fn do_body(text: &str, block: &DoBlock) -> DoBody {
     let mut out = DoBody::default();
     let Some(body) = block.body else {
         return out;
@@ -161,7 +161,7 @@ mod tests {
         let StmtKind::Do(block) = &stmts.last().unwrap().kind else {
             panic!("{sql}")
         };
-        let b = do_body(sql, block);
+        let b = &block.inner;
         (
             b.statements.iter().map(|s| s.span.slice(sql)).collect(),
             b.dynamic.iter().map(|s| s.slice(sql)).collect(),

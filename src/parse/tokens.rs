@@ -14,7 +14,7 @@ use super::{
 use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Span};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
 
 /// A significant token with its byte range in the statement.
 pub(super) struct Tok {
@@ -129,6 +129,12 @@ pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
         .tokenize_with_location()
         .ok()?;
+    Some(significant(sql, tokens))
+}
+
+/// The tokenizer's output for `sql` without whitespace and comments, each
+/// token with its byte range.
+fn significant(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Tok> {
     let mut locator = Locator::new(sql);
     let mut out = Vec::with_capacity(tokens.len());
     for t in tokens {
@@ -142,7 +148,52 @@ pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
             token: t.token,
         });
     }
-    Some(out)
+    out
+}
+
+/// Whether `tokens` (one statement's, from the tokenizer) start a statement
+/// kind that sqlparser always rejects and a recogniser here reads: `DO`,
+/// `REINDEX`, `DROP INDEX CONCURRENTLY`. Those go to [`recognise_tokens`]
+/// first, so the parser does not run only to fail (and format its error).
+pub(super) fn recognised_first(tokens: &[TokenWithSpan]) -> bool {
+    let mut significant = tokens
+        .iter()
+        .map(|t| &t.token)
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF));
+    let mut next_is = |keyword: &str| {
+        matches!(significant.next(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
+    };
+    let first = tokens.iter().find_map(|t| match &t.token {
+        Token::Whitespace(_) => None,
+        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
+        _ => Some(String::new()),
+    });
+    let leads = match first.as_deref() {
+        Some("DO" | "REINDEX") => true,
+        Some("DROP") => next_is("DROP") && next_is("INDEX") && next_is("CONCURRENTLY"),
+        _ => false,
+    };
+    leads && !several_statements(tokens)
+}
+
+/// Whether anything but whitespace follows a `;` (a goose statement block
+/// holding several statements).
+fn several_statements(tokens: &[TokenWithSpan]) -> bool {
+    let mut after_semicolon = false;
+    for t in tokens {
+        match &t.token {
+            Token::SemiColon => after_semicolon = true,
+            Token::Whitespace(_) | Token::EOF => {}
+            _ if after_semicolon => return true,
+            _ => {}
+        }
+    }
+    false
+}
+
+/// [`recognise`] over tokens the caller already has (see [`recognised_first`]).
+pub(super) fn recognise_tokens(sql: &str, tokens: Vec<TokenWithSpan>) -> Option<StmtKind> {
+    recognise_significant(sql, &significant(sql, tokens))
 }
 
 /// Turns the tokenizer's 1-based (line, character column) positions into
@@ -206,8 +257,11 @@ pub(super) fn recognise(sql: &str) -> Option<StmtKind> {
     if statements > 1 {
         return None;
     }
-    let toks = tokenize(sql)?;
-    let mut c = Cursor { toks: &toks, pos: 0 };
+    recognise_significant(sql, &tokenize(sql)?)
+}
+
+fn recognise_significant(sql: &str, toks: &[Tok]) -> Option<StmtKind> {
+    let mut c = Cursor { toks, pos: 0 };
     let first = c.peek_word()?;
     match first.as_str() {
         "DROP" if c.eat(&["DROP", "INDEX"]) => drop_index(&mut c),
@@ -330,7 +384,11 @@ fn do_block(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
             _ => return None,
         };
     }
-    Some(StmtKind::Do(DoBlock { body, language }))
+    Some(StmtKind::Do(DoBlock {
+        body,
+        language,
+        inner: Default::default(),
+    }))
 }
 
 fn vacuum(c: &mut Cursor) -> Option<StmtKind> {

@@ -208,8 +208,18 @@ impl QualifiedName {
     /// The key the schema model uses: unqualified names resolve to `public`,
     /// the schema a default `search_path` creates tables in.
     pub fn key(&self) -> (String, String) {
-        let schema = self.schema.as_ref().map_or("public", Ident::as_str);
-        (schema.to_string(), self.name.as_str().to_string())
+        (self.resolved_schema().to_string(), self.name.as_str().to_string())
+    }
+
+    /// The schema the name resolves to: its own, or `public`.
+    pub fn resolved_schema(&self) -> &str {
+        self.schema.as_ref().map_or("public", Ident::as_str)
+    }
+
+    /// Whether both names denote the same relation (`t` and `public.t` do):
+    /// [`QualifiedName::key`] equality without building the keys.
+    pub fn same(&self, other: &QualifiedName) -> bool {
+        self.name == other.name && self.resolved_schema() == other.resolved_schema()
     }
 }
 

@@ -17,7 +17,7 @@ pub mod rewrites;
 pub mod sql;
 
 use crate::lint::{self, Finding, LintSettings, Severity, TxState};
-use crate::parse::{do_body, parse_source, AlterAction, Stmt, StmtKind};
+use crate::parse::{parse_source, AlterAction, Stmt, StmtKind};
 use crate::pg::{LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
 use crate::source::{MigrationFile, Source, Span};
@@ -379,7 +379,7 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
             if matches!(stmt.kind, StmtKind::Commit | StmtKind::Rollback) {
                 group += 1;
             }
-            apply_to_schema(&mut schema, &file.source.text, stmt, file_index);
+            apply_to_schema(&mut schema, stmt, file_index);
         }
         builder.flush();
         migrations.push(MigrationPlan {
@@ -397,11 +397,11 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
 
 /// Moves the schema past `stmt`, and past the statements in its body when it
 /// is a `DO` block (as the linter does).
-fn apply_to_schema(schema: &mut Schema, text: &str, stmt: &Stmt, file_index: usize) {
+fn apply_to_schema(schema: &mut Schema, stmt: &Stmt, file_index: usize) {
     schema.apply(stmt, file_index);
     if let StmtKind::Do(block) = &stmt.kind {
-        for inner in do_body(text, block).statements {
-            apply_to_schema(schema, text, &inner, file_index);
+        for inner in &block.inner.statements {
+            apply_to_schema(schema, inner, file_index);
         }
     }
 }

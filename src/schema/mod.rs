@@ -9,9 +9,57 @@
 
 use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
 use crate::pg::{Ident, QualifiedName};
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 
+/// A relation's key: (schema, name), unqualified names in `public`
+/// ([`QualifiedName::key`]).
 type Key = (String, String);
+
+/// A key to look up without building one: a stored [`Key`], or a
+/// [`QualifiedName`] as it resolves. Both hash and compare as the pair of
+/// `&str`s, as `(String, String)` itself hashes.
+trait KeyView {
+    fn pair(&self) -> (&str, &str);
+}
+
+impl KeyView for Key {
+    fn pair(&self) -> (&str, &str) {
+        (&self.0, &self.1)
+    }
+}
+
+impl KeyView for QualifiedName {
+    fn pair(&self) -> (&str, &str) {
+        (self.resolved_schema(), self.name.as_str())
+    }
+}
+
+impl<'a> Borrow<dyn KeyView + 'a> for Key {
+    fn borrow(&self) -> &(dyn KeyView + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn KeyView + '_ {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.pair().hash(state);
+    }
+}
+
+impl PartialEq for dyn KeyView + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.pair() == other.pair()
+    }
+}
+
+impl Eq for dyn KeyView + '_ {}
+
+/// `name` as a lookup key.
+fn key(name: &QualifiedName) -> &dyn KeyView {
+    name
+}
 
 /// The schema model.
 #[derive(Debug, Clone, Default)]
@@ -145,19 +193,19 @@ fn inline_foreign_key(def: &ColumnDef) -> Option<TableConstraint> {
 impl Schema {
     /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
-        self.tables.get(&name.key())
+        self.tables.get(key(&name))
     }
 
     /// The index named `name`.
     pub fn index(&self, name: &QualifiedName) -> Option<&Index> {
-        self.indexes.get(&name.key())
+        self.indexes.get(key(&name))
     }
 
     /// Indexes on `table`.
     pub fn indexes_on<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Index> + 'a {
         self.indexes
             .values()
-            .filter(move |i| i.table.key() == table.key())
+            .filter(move |i| i.table.same(table))
     }
 
     /// Whether `type_name` (as written in a column type) is a domain with a
@@ -189,12 +237,12 @@ impl Schema {
 
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.domains.get(&name.key()).and_then(|d| d.created_in)
+        self.domains.get(key(&name)).and_then(|d| d.created_in)
     }
 
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.matviews.get(&name.key()).copied()
+        self.matviews.get(key(&name)).copied()
     }
 
     /// Indexes on `table`, with their names.
@@ -205,7 +253,7 @@ impl Schema {
         let mut found: Vec<(Ident, &Index)> = self
             .indexes
             .iter()
-            .filter(move |(_, i)| i.table.key() == table.key())
+            .filter(move |(_, i)| i.table.same(table))
             .map(|((_, name), i)| (Ident::new(name.clone()), i))
             .collect();
         found.sort_by(|a, b| a.0.cmp(&b.0));
@@ -217,7 +265,7 @@ impl Schema {
         let mut found: Vec<QualifiedName> = self
             .tables
             .iter()
-            .filter(|(_, t)| t.partition_of.as_ref().is_some_and(|p| p.key() == parent.key()))
+            .filter(|(_, t)| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
             .map(|((schema, name), _)| QualifiedName {
                 schema: (schema != "public" || parent.schema.is_some()).then(|| Ident::new(schema.clone())),
                 name: Ident::new(name.clone()),
@@ -231,7 +279,7 @@ impl Schema {
     pub fn referencing<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Table> + 'a {
         self.tables.values().filter(move |t| {
             t.constraints.iter().any(|c| {
-                matches!(&c.kind, ConstraintKind::ForeignKey { references, .. } if references.key() == table.key())
+                matches!(&c.kind, ConstraintKind::ForeignKey { references, .. } if references.same(table))
             })
         })
     }
@@ -244,7 +292,7 @@ impl Schema {
     pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
         match &stmt.kind {
             StmtKind::CreateTable(t) => {
-                if t.if_not_exists && self.tables.contains_key(&t.name.key()) {
+                if t.if_not_exists && self.tables.contains_key(key(&t.name)) {
                     return;
                 }
                 let mut table = Table {
@@ -281,17 +329,17 @@ impl Schema {
             }
             StmtKind::DropIndex(d) => {
                 for name in &d.names {
-                    self.indexes.remove(&name.key());
+                    self.indexes.remove(key(&name));
                 }
             }
             StmtKind::Drop(d) => {
                 for name in &d.names {
                     match d.kind {
                         crate::parse::ObjectKind::Table => {
-                            self.tables.remove(&name.key());
+                            self.tables.remove(key(&name));
                         }
                         crate::parse::ObjectKind::MaterializedView => {
-                            self.matviews.remove(&name.key());
+                            self.matviews.remove(key(&name));
                         }
                         _ => {}
                     }
@@ -380,12 +428,12 @@ impl Schema {
     fn alter(&mut self, name: &QualifiedName, action: &AlterAction, file_index: usize) {
         match action {
             AlterAction::RenameTable { to } => {
-                if let Some(table) = self.tables.remove(&name.key()) {
+                if let Some(table) = self.tables.remove(key(&name)) {
                     let new = QualifiedName {
                         schema: name.schema.clone(),
                         name: to.clone(),
                     };
-                    for index in self.indexes.values_mut().filter(|i| i.table.key() == name.key()) {
+                    for index in self.indexes.values_mut().filter(|i| i.table.same(name)) {
                         index.table = new.clone();
                     }
                     self.tables.insert(new.key(), table);
@@ -393,7 +441,7 @@ impl Schema {
                 return;
             }
             AlterAction::SetSchema { schema } => {
-                if let Some(table) = self.tables.remove(&name.key()) {
+                if let Some(table) = self.tables.remove(key(&name)) {
                     let new = QualifiedName {
                         schema: Some(schema.clone()),
                         name: name.name.clone(),

@@ -1,7 +1,7 @@
 //! `ddl-in-do-block`: DDL, or dynamic SQL, inside a `DO` block.
 
 use crate::lint::{statement_locks, Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{do_body, ObjectKind, Stmt, StmtKind};
+use crate::parse::{ObjectKind, Stmt, StmtKind};
 use crate::pg::Blocks;
 
 pub(crate) static RULE: Rule = Rule {
@@ -88,7 +88,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let StmtKind::Do(block) = &stmt.kind else {
         return;
     };
-    let body = do_body(&cx.source.text, block);
+    let body = &block.inner;
     let mut kinds: Vec<String> = Vec::new();
     let mut blocking = None;
     // Tables the body creates before using them: new, like those of this file.
@@ -130,7 +130,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         }
         out.push(finding);
     }
-    for span in body.dynamic {
+    for &span in &body.dynamic {
         let mut finding = Finding::new(
             &RULE,
             span,

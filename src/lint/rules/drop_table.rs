@@ -50,7 +50,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             .into_iter()
             .flat_map(|t| &t.constraints)
             .filter_map(|c| match &c.kind {
-                ConstraintKind::ForeignKey { references, .. } if references.key() != name.key() => {
+                ConstraintKind::ForeignKey { references, .. } if !references.same(name) => {
                     Some(references.to_string())
                 }
                 _ => None,

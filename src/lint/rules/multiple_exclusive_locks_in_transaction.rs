@@ -43,7 +43,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     for (table, mode) in statement_locks(stmt, cx.pg_version()) {
         if mode != LockMode::AccessExclusive
             || cx.is_new(&table)
-            || held.iter().any(|t| t.key() == table.key())
+            || held.iter().any(|t| t.same(&table))
         {
             continue;
         }
