@@ -16,9 +16,9 @@ mod tx;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use crate::parse::Stmt;
+use crate::parse::{Stmt, StmtKind};
 use crate::pg::{Blocks, LockMode, PgVersion, QualifiedName};
-use crate::schema::Schema;
+use crate::schema::{Schema, Table};
 use crate::source::{Source, Span};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -225,9 +225,33 @@ pub struct LintContext<'a> {
     pub source: &'a Source,
     /// Index of the current file in the history (for "created in this file").
     pub file_index: usize,
+    /// The statement's own table (the one `ALTER TABLE`, `CREATE INDEX`,
+    /// `UPDATE`… name) and what the schema knows of it, looked up once for
+    /// every rule: see [`LintContext::table`].
+    pub target: Option<(&'a QualifiedName, Option<&'a Table>)>,
 }
 
-impl LintContext<'_> {
+impl<'a> LintContext<'a> {
+    /// `stmt`'s own table, if it names one, with the schema's entry for it.
+    pub fn target_of(schema: &'a Schema, stmt: &'a Stmt) -> Option<(&'a QualifiedName, Option<&'a Table>)> {
+        let table = match &stmt.kind {
+            StmtKind::AlterTable(a) => &a.table,
+            StmtKind::CreateIndex(i) => &i.table,
+            StmtKind::Dml(d) => &d.table,
+            _ => return None,
+        };
+        Some((table, schema.table(table)))
+    }
+
+    /// The table named `name`, if the history created or altered it
+    /// ([`Schema::table`], answered without a lookup for the statement's own table).
+    pub fn table(&self, name: &QualifiedName) -> Option<&'a Table> {
+        match self.target {
+            Some((target, found)) if target == name => found,
+            _ => self.schema.table(name),
+        }
+    }
+
     /// The target version.
     pub fn pg_version(&self) -> PgVersion {
         self.settings.pg_version
@@ -236,8 +260,7 @@ impl LintContext<'_> {
     /// Whether `table` was created by this migration file, so it holds no
     /// rows that traffic depends on and its locks block nobody.
     pub fn is_new(&self, table: &QualifiedName) -> bool {
-        self.schema
-            .table(table)
+        self.table(table)
             .is_some_and(|t| t.created_in == Some(self.file_index))
     }
 }

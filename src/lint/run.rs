@@ -213,6 +213,7 @@ impl Walk<'_> {
             tx,
             source: self.source,
             file_index,
+            target: LintContext::target_of(schema, stmt),
         };
         let mut out = Vec::new();
         for rule in &self.enabled {

@@ -40,7 +40,7 @@ struct JsonFinding<'a> {
     rule: &'static str,
     category: Category,
     severity: Severity,
-    file: String,
+    file: &'a str,
     line: usize,
     column: usize,
     end_line: usize,
@@ -58,24 +58,23 @@ struct JsonFinding<'a> {
 }
 
 pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
+    let paths: Vec<String> = files.iter().map(FileView::path).collect();
     let findings = files
         .iter()
-        .flat_map(|file| {
-            let path = file.path();
-            file.findings.iter().map(move |l| json_finding(&path, l))
-        })
+        .zip(&paths)
+        .flat_map(|(file, path)| file.findings.iter().map(move |l| json_finding(path, l)))
         .collect();
     serde_json::to_writer_pretty(&mut *out, &Report { findings, summary })?;
     writeln!(out)
 }
 
-fn json_finding<'a>(path: &str, l: &Located<'a>) -> JsonFinding<'a> {
+fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
     let f = l.finding;
     JsonFinding {
         rule: f.rule.id,
         category: f.rule.category,
         severity: f.severity,
-        file: path.to_string(),
+        file: path,
         line: l.start.line,
         column: l.start.column,
         end_line: l.end.line,
@@ -94,17 +93,37 @@ fn json_finding<'a>(path: &str, l: &Located<'a>) -> JsonFinding<'a> {
 /// nesting: every line but the first is indented (JSON strings hold no raw
 /// line breaks, so every line break is the formatter's).
 fn write_nested(value: &impl Serialize, indent: &str, out: &mut dyn Write) -> io::Result<()> {
-    let text = serde_json::to_string_pretty(value)?;
-    let mut lines = text.split('\n');
-    if let Some(first) = lines.next() {
-        out.write_all(first.as_bytes())?;
+    let out = Indented {
+        out,
+        indent: indent.as_bytes(),
+    };
+    Ok(serde_json::to_writer_pretty(out, value)?)
+}
+
+/// Writes through to `out`, indenting every line after the first.
+struct Indented<'a> {
+    out: &'a mut dyn Write,
+    indent: &'a [u8],
+}
+
+impl Write for Indented<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_all(buf)?;
+        Ok(buf.len())
     }
-    for line in lines {
-        out.write_all(b"\n")?;
-        out.write_all(indent.as_bytes())?;
-        out.write_all(line.as_bytes())?;
+
+    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
+        while let Some(at) = buf.iter().position(|&b| b == b'\n') {
+            self.out.write_all(&buf[..=at])?;
+            self.out.write_all(self.indent)?;
+            buf = &buf[at + 1..];
+        }
+        self.out.write_all(buf)
     }
-    Ok(())
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// Streams one file's findings (for [`super::Stream`]); `written` counts the

@@ -55,7 +55,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         if cx.is_new(partition) {
             continue;
         }
-        let has_validated_check = cx.schema.table(partition).is_some_and(|t| {
+        let has_validated_check = cx.table(partition).is_some_and(|t| {
             t.constraints
                 .iter()
                 .any(|c| c.validated && matches!(c.kind, ConstraintKind::Check { .. }))

@@ -83,7 +83,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    let table = cx.schema.table(&alter.table);
+    let table = cx.table(&alter.table);
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AlterType { column, ty, using } = action else {
             continue;

@@ -39,7 +39,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.is_new(&alter.table) {
         return;
     }
-    let table = cx.schema.table(&alter.table);
+    let table = cx.table(&alter.table);
     for action in &alter.actions {
         let AlterAction::DropColumn { columns, .. } = action else {
             continue;

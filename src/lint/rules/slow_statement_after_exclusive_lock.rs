@@ -43,7 +43,7 @@ CREATE INDEX CONCURRENTLY orders_user_id_idx ON orders (user_id);\n```",
 fn slow_work<'s>(cx: &LintContext, stmt: &'s Stmt) -> Option<(&'s QualifiedName, &'static str)> {
     let work = match &stmt.kind {
         StmtKind::AlterTable(alter) => {
-            let table = cx.schema.table(&alter.table);
+            let table = cx.table(&alter.table);
             let pg = cx.pg_version();
             let slow = alter.actions.iter().find_map(|action| match action {
                 AlterAction::AddConstraint {
