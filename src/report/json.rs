@@ -91,39 +91,21 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
 
 /// Writes `value` pretty-printed as [`render`] would at `indent` spaces of
 /// nesting: every line but the first is indented (JSON strings hold no raw
-/// line breaks, so every line break is the formatter's).
-fn write_nested(value: &impl Serialize, indent: &str, out: &mut dyn Write) -> io::Result<()> {
-    let out = Indented {
-        out,
-        indent: indent.as_bytes(),
-    };
-    Ok(serde_json::to_writer_pretty(out, value)?)
-}
-
-/// Writes through to `out`, indenting every line after the first.
-struct Indented<'a> {
-    out: &'a mut dyn Write,
-    indent: &'a [u8],
-}
-
-impl Write for Indented<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_all(buf)?;
-        Ok(buf.len())
+/// line breaks, so every line break is the formatter's). `buf` is scratch
+/// space, reused from call to call.
+fn write_nested(value: &impl Serialize, indent: &str, buf: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+    buf.clear();
+    serde_json::to_writer_pretty(&mut *buf, value)?;
+    let mut lines = buf.split(|&b| b == b'\n');
+    if let Some(first) = lines.next() {
+        out.write_all(first)?;
     }
-
-    fn write_all(&mut self, mut buf: &[u8]) -> io::Result<()> {
-        while let Some(at) = buf.iter().position(|&b| b == b'\n') {
-            self.out.write_all(&buf[..=at])?;
-            self.out.write_all(self.indent)?;
-            buf = &buf[at + 1..];
-        }
-        self.out.write_all(buf)
+    for line in lines {
+        out.write_all(b"\n")?;
+        out.write_all(indent.as_bytes())?;
+        out.write_all(line)?;
     }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
-    }
+    Ok(())
 }
 
 /// Streams one file's findings (for [`super::Stream`]); `written` counts the
@@ -133,13 +115,14 @@ pub(crate) fn render_file(file: &FileView<'_>, mut written: usize, out: &mut dyn
         return Ok(written);
     }
     let path = file.path();
+    let mut buf = Vec::with_capacity(1024);
     for l in &file.findings {
         out.write_all(if written == 0 {
             b"{\n  \"findings\": [\n    "
         } else {
             b",\n    "
         })?;
-        write_nested(&json_finding(&path, l), "    ", out)?;
+        write_nested(&json_finding(&path, l), "    ", &mut buf, out)?;
         written += 1;
     }
     Ok(written)
@@ -153,7 +136,7 @@ pub(crate) fn render_end(summary: &Summary, written: usize, out: &mut dyn Write)
         b"\n  ],\n"
     })?;
     out.write_all(b"  \"summary\": ")?;
-    write_nested(summary, "  ", out)?;
+    write_nested(summary, "  ", &mut Vec::new(), out)?;
     out.write_all(b"\n}\n")
 }
 
