@@ -34,11 +34,10 @@ pub fn alter_action_lock(action: &AlterAction, pg: PgVersion) -> LockMode {
 /// The relations a statement locks, with the strongest mode on each.
 pub fn statement_locks(stmt: &Stmt, pg: PgVersion) -> Vec<(QualifiedName, LockMode)> {
     let mut out: Vec<(QualifiedName, LockMode)> = Vec::new();
-    let mut add =
-        |table: &QualifiedName, mode: LockMode| match out.iter_mut().find(|(t, _)| t.same(table)) {
-            Some((_, m)) => *m = (*m).max(mode),
-            None => out.push((table.clone(), mode)),
-        };
+    let mut add = |table: &QualifiedName, mode: LockMode| match out.iter_mut().find(|(t, _)| t.same(table)) {
+        Some((_, m)) => *m = (*m).max(mode),
+        None => out.push((table.clone(), mode)),
+    };
     match &stmt.kind {
         StmtKind::AlterTable(a) => {
             for action in &a.actions {

@@ -18,28 +18,38 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// Parses one statement with sqlparser and converts it.
 ///
-/// The statement is tokenized once: kinds sqlparser always rejects go
-/// straight to their token recogniser ([`super::tokens::recognised_first`]),
-/// the rest hand the same tokens to the parser.
+/// The statement is tokenized once: the kinds [`super::tokens::read_first`]
+/// reads from their tokens (those sqlparser rejects, and those whose facts
+/// are all in their first tokens) stop there, the rest hand the same tokens
+/// to the parser.
 pub(super) fn parse(sql: &str) -> Result<StmtKind, String> {
     let dialect = PostgreSqlDialect {};
     let tokens = Tokenizer::new(&dialect, sql)
         .tokenize_with_location()
         .map_err(|e| message(e.into()))?;
-    let parsed = if super::tokens::recognised_first(&tokens) {
-        match super::tokens::recognise_tokens(sql, tokens) {
-            Some(kind) => return Ok(kind),
-            // Not the form the recogniser reads: the parser says what is wrong.
-            None => Parser::parse_sql(&dialect, sql),
-        }
-    } else {
-        Parser::new(&dialect).with_tokens_with_locations(tokens).parse_statements()
+    let parsed = match super::tokens::read_first(sql, tokens) {
+        Ok(Some(kind)) => return Ok(kind),
+        // Not the form the recogniser reads: the parser says what is wrong.
+        Ok(None) => Parser::parse_sql(&dialect, sql),
+        Err(tokens) => Parser::new(&dialect)
+            .with_tokens_with_locations(tokens)
+            .parse_statements(),
     };
     let parsed = parsed.map_err(message)?;
     match parsed.as_slice() {
         [one] => Ok(convert(one, sql)),
         [] => Ok(StmtKind::Other { tag: "EMPTY".into() }),
         _ => Err("the splitter saw one statement where the parser saw several".into()),
+    }
+}
+
+/// [`parse`] with the parser only, skipping the token reads (to check them).
+#[cfg(test)]
+pub(super) fn parse_with_parser(sql: &str) -> Result<StmtKind, String> {
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(message)?;
+    match parsed.as_slice() {
+        [one] => Ok(convert(one, sql)),
+        _ => Err("not one statement".into()),
     }
 }
 

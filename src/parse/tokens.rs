@@ -9,12 +9,13 @@
 use super::ast;
 use super::{
     AlterAction, AlterDomain, AlterTable, CreateIndex, CreateTable, DoBlock, DomainAction, DropIndex,
-    Reindex, ReindexTarget, StmtKind,
+    Reindex, ReindexTarget, SetVar, StmtKind,
 };
 use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Span};
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
+use sqlparser::keywords::Keyword;
+use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
 
 /// A significant token with its byte range in the statement.
 pub(super) struct Tok {
@@ -151,29 +152,131 @@ fn significant(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Tok> {
     out
 }
 
-/// Whether `tokens` (one statement's, from the tokenizer) start a statement
-/// kind that sqlparser always rejects and a recogniser here reads: `DO`,
-/// `REINDEX`, `DROP INDEX CONCURRENTLY`. Those go to [`recognise_tokens`]
-/// first, so the parser does not run only to fail (and format its error).
-pub(super) fn recognised_first(tokens: &[TokenWithSpan]) -> bool {
-    let mut significant = tokens
+/// Statements read from their tokens instead of the parser: those whose
+/// facts are all in a few leading tokens, and those sqlparser always
+/// rejects. `Err` hands the tokens back for the parser.
+///
+/// - `DO`, `REINDEX`, `DROP INDEX CONCURRENTLY`: sqlparser rejects them; their
+///   recognisers ([`recognise`]) read them (`Ok(None)`: not a form the
+///   recogniser knows, let the parser say what is wrong);
+/// - `COMMENT ON`, `GRANT`, `REVOKE`, `CREATE [OR REPLACE] FUNCTION|PROCEDURE`:
+///   no facts beyond their tag ([`StmtKind::Other`]), whatever follows;
+/// - `INSERT INTO name …`: its table;
+/// - `BEGIN`, `COMMIT` (with an optional `WORK` or `TRANSACTION`) and
+///   `SET [LOCAL|SESSION] name {=|TO} value` with a single-token value.
+///
+/// `tests::token_reads_match_the_parser` checks these against the parser's
+/// facts on every statement of the shared corpus and the examples.
+pub(super) fn read_first(
+    sql: &str,
+    tokens: Vec<TokenWithSpan>,
+) -> Result<Option<StmtKind>, Vec<TokenWithSpan>> {
+    if several_statements(&tokens) {
+        return Err(tokens);
+    }
+    let sig: Vec<&Token> = tokens
         .iter()
         .map(|t| &t.token)
-        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF));
-    let mut next_is = |keyword: &str| {
-        matches!(significant.next(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword))
+        .filter(|t| !matches!(t, Token::Whitespace(_) | Token::EOF))
+        .collect();
+    let is = |i: usize, keyword: &str| matches!(sig.get(i), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(keyword));
+    let other = || StmtKind::Other {
+        tag: ast::tag_of(sql),
     };
-    let first = tokens.iter().find_map(|t| match &t.token {
-        Token::Whitespace(_) => None,
-        Token::Word(w) if w.quote_style.is_none() => Some(w.value.to_ascii_uppercase()),
-        _ => Some(String::new()),
-    });
-    let leads = match first.as_deref() {
-        Some("DO" | "REINDEX") => true,
-        Some("DROP") => next_is("DROP") && next_is("INDEX") && next_is("CONCURRENTLY"),
-        _ => false,
+    let read = if is(0, "DO") || is(0, "REINDEX") || is(0, "DROP") && is(1, "INDEX") && is(2, "CONCURRENTLY")
+    {
+        return Ok(recognise_tokens(sql, tokens));
+    } else if is(0, "COMMENT") || is(0, "GRANT") || is(0, "REVOKE") {
+        Some(other())
+    } else if is(0, "CREATE") {
+        let kind = if is(1, "OR") && is(2, "REPLACE") { 3 } else { 1 };
+        (is(kind, "FUNCTION") || is(kind, "PROCEDURE")).then(other)
+    } else if is(0, "INSERT") && is(1, "INTO") {
+        insert_table(&sig[2..]).map(|table| StmtKind::Insert { table })
+    } else if (is(0, "BEGIN") || is(0, "COMMIT"))
+        && (sig.len() == 1 || sig.len() == 2 && (is(1, "WORK") || is(1, "TRANSACTION")))
+    {
+        Some(if is(0, "BEGIN") {
+            StmtKind::Begin
+        } else {
+            StmtKind::Commit
+        })
+    } else if is(0, "SET") {
+        simple_set(&sig[1..])
+    } else {
+        None
     };
-    leads && !several_statements(tokens)
+    match read {
+        Some(kind) => Ok(Some(kind)),
+        None => Err(tokens),
+    }
+}
+
+/// The table of `INSERT INTO` from the tokens after `INTO`: `name` or
+/// `schema.name`, followed by `(`, a keyword (`VALUES`, `SELECT`, `DEFAULT`,
+/// `OVERRIDING`, `AS`…) or nothing the parser would take as part of the name.
+fn insert_table(toks: &[&Token]) -> Option<QualifiedName> {
+    let part = |t: Option<&&Token>| match t {
+        Some(Token::Word(w)) => Some(if w.quote_style.is_some() {
+            Ident::new(w.value.clone())
+        } else {
+            Ident::new(w.value.to_lowercase())
+        }),
+        _ => None,
+    };
+    let first = part(toks.first())?;
+    let (name, rest) = if toks.get(1) == Some(&&Token::Period) {
+        (
+            QualifiedName {
+                schema: Some(first),
+                name: part(toks.get(2))?,
+            },
+            &toks[3..],
+        )
+    } else {
+        (QualifiedName::bare(first), &toks[1..])
+    };
+    match rest.first() {
+        Some(Token::LParen) => Some(name),
+        Some(Token::Word(w)) if w.quote_style.is_none() && w.keyword != Keyword::NoKeyword => Some(name),
+        _ => None,
+    }
+}
+
+/// `[LOCAL|SESSION] name {=|TO} value` with an unquoted one-word name and a
+/// value that is one string, number or non-keyword word.
+fn simple_set(toks: &[&Token]) -> Option<StmtKind> {
+    fn word<'a>(t: Option<&&'a Token>) -> Option<&'a Word> {
+        match t {
+            Some(Token::Word(w)) if w.quote_style.is_none() => Some(w),
+            _ => None,
+        }
+    }
+    let scope = word(toks.first()).map(|w| w.value.to_ascii_uppercase());
+    let (local, toks) = match scope.as_deref() {
+        Some("LOCAL") => (true, &toks[1..]),
+        Some("SESSION") => (false, &toks[1..]),
+        _ => (false, toks),
+    };
+    let [name, assign, value] = toks else {
+        return None;
+    };
+    let name = word(Some(name)).filter(|w| w.keyword == Keyword::NoKeyword)?;
+    let assigns =
+        matches!(assign, Token::Eq) || word(Some(assign)).is_some_and(|w| w.value.eq_ignore_ascii_case("TO"));
+    let value = match value {
+        Token::SingleQuotedString(s) => s.clone(),
+        Token::Number(n, false) => n.clone(),
+        Token::Word(w) if w.quote_style.is_none() && w.keyword == Keyword::NoKeyword => w.value.clone(),
+        _ => return None,
+    };
+    assigns.then(|| {
+        StmtKind::Set(SetVar {
+            name: name.value.to_lowercase(),
+            value,
+            local,
+        })
+    })
 }
 
 /// Whether anything but whitespace follows a `;` (a goose statement block
@@ -191,8 +294,8 @@ fn several_statements(tokens: &[TokenWithSpan]) -> bool {
     false
 }
 
-/// [`recognise`] over tokens the caller already has (see [`recognised_first`]).
-pub(super) fn recognise_tokens(sql: &str, tokens: Vec<TokenWithSpan>) -> Option<StmtKind> {
+/// [`recognise`] over tokens the caller already has (see [`read_first`]).
+fn recognise_tokens(sql: &str, tokens: Vec<TokenWithSpan>) -> Option<StmtKind> {
     recognise_significant(sql, &significant(sql, tokens))
 }
 
@@ -734,6 +837,116 @@ mod tests {
     };
     use crate::pg::LockMode;
     use crate::source::{from_text, MigrationFile, NamingScheme, PieceKind, Span, Statement};
+    use sqlparser::dialect::PostgreSqlDialect;
+    use sqlparser::tokenizer::Tokenizer;
+
+    /// Every statement of the shared corpus, the examples and `extra`.
+    fn statements(extra: &[&str]) -> Vec<String> {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "sql") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files = Vec::new();
+        walk(&root.join("../shared/corpus"), &mut files);
+        walk(&root.join("migrations-examples"), &mut files);
+        let mut out: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        for file in files {
+            let text = std::fs::read_to_string(&file).unwrap_or_default();
+            for piece in crate::source::split(&text) {
+                if piece.kind == PieceKind::Sql {
+                    out.push(piece.span.slice(&text).to_string());
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn token_reads_match_the_parser() {
+        // Whenever `read_first` reads a statement the parser also parses,
+        // both give the same facts.
+        let extra = [
+            "SET lock_timeout = '2s'",
+            "SET LOCAL statement_timeout TO 5000",
+            "SET SESSION search_path = app",
+            "set Lock_Timeout = '1s'",
+            "SET TIME ZONE 'UTC'",
+            "SET x = -1",
+            "SET \"lock_timeout\" = '1s'",
+            "BEGIN",
+            "begin transaction",
+            "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            "COMMIT WORK",
+            "COMMIT AND CHAIN",
+            "INSERT INTO t (a) VALUES (1)",
+            "INSERT INTO app.\"Users\" SELECT * FROM x",
+            "INSERT INTO t VALUES (1) ON CONFLICT DO NOTHING",
+            "INSERT INTO t DEFAULT VALUES",
+            "INSERT INTO t AS x (a) VALUES (1)",
+            "INSERT INTO db.s.t VALUES (1)",
+            "COMMENT ON TABLE t IS 'it''s'",
+            "GRANT SELECT ON t TO app",
+            "REVOKE ALL ON t FROM app",
+            "CREATE OR REPLACE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1 $$",
+            "CREATE PROCEDURE p() LANGUAGE sql AS $$ SELECT 1 $$",
+        ];
+        let (mut read, mut compared) = (0, 0);
+        for sql in statements(&extra) {
+            let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, &sql).tokenize_with_location() else {
+                continue;
+            };
+            let Ok(Some(kind)) = super::read_first(&sql, tokens) else {
+                continue;
+            };
+            read += 1;
+            if let Ok(parsed) = super::ast::parse_with_parser(&sql) {
+                compared += 1;
+                assert_eq!(kind, parsed, "{sql}");
+            }
+        }
+        assert!(read > 300 && compared > 200, "read {read}, compared {compared}");
+    }
+
+    #[test]
+    fn token_reads_leave_other_forms_to_the_parser() {
+        for sql in [
+            "SET TIME ZONE 'UTC'",
+            "SET x = -1",
+            "SET x = DEFAULT",
+            "SET ROLE admin",
+            "SET search_path = a, b",
+            "BEGIN ISOLATION LEVEL SERIALIZABLE",
+            "COMMIT AND CHAIN",
+            "INSERT INTO db.s.t VALUES (1)",
+            "WITH x AS (SELECT 1) INSERT INTO t SELECT * FROM x",
+            "CREATE TABLE f (a int)",
+            "SELECT 1; SELECT 2",
+        ] {
+            let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+                .tokenize_with_location()
+                .unwrap();
+            assert!(super::read_first(sql, tokens).is_err(), "{sql}");
+        }
+        assert_eq!(
+            one("INSERT INTO app.t VALUES (1)"),
+            StmtKind::Insert {
+                table: crate::pg::QualifiedName {
+                    schema: Some(crate::pg::Ident::new("app")),
+                    name: crate::pg::Ident::new("t"),
+                }
+            }
+        );
+    }
 
     fn one(sql: &str) -> StmtKind {
         parse_sql(sql).remove(0).kind

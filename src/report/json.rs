@@ -93,7 +93,12 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
 /// nesting: every line but the first is indented (JSON strings hold no raw
 /// line breaks, so every line break is the formatter's). `buf` is scratch
 /// space, reused from call to call.
-fn write_nested(value: &impl Serialize, indent: &str, buf: &mut Vec<u8>, out: &mut dyn Write) -> io::Result<()> {
+fn write_nested(
+    value: &impl Serialize,
+    indent: &str,
+    buf: &mut Vec<u8>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     buf.clear();
     serde_json::to_writer_pretty(&mut *buf, value)?;
     let mut lines = buf.split(|&b| b == b'\n');

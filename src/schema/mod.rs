@@ -193,19 +193,17 @@ fn inline_foreign_key(def: &ColumnDef) -> Option<TableConstraint> {
 impl Schema {
     /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
-        self.tables.get(key(&name))
+        self.tables.get(key(name))
     }
 
     /// The index named `name`.
     pub fn index(&self, name: &QualifiedName) -> Option<&Index> {
-        self.indexes.get(key(&name))
+        self.indexes.get(key(name))
     }
 
     /// Indexes on `table`.
     pub fn indexes_on<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Index> + 'a {
-        self.indexes
-            .values()
-            .filter(move |i| i.table.same(table))
+        self.indexes.values().filter(move |i| i.table.same(table))
     }
 
     /// Whether `type_name` (as written in a column type) is a domain with a
@@ -237,12 +235,12 @@ impl Schema {
 
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.domains.get(key(&name)).and_then(|d| d.created_in)
+        self.domains.get(key(name)).and_then(|d| d.created_in)
     }
 
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.matviews.get(key(&name)).copied()
+        self.matviews.get(key(name)).copied()
     }
 
     /// Indexes on `table`, with their names.
@@ -329,17 +327,17 @@ impl Schema {
             }
             StmtKind::DropIndex(d) => {
                 for name in &d.names {
-                    self.indexes.remove(key(&name));
+                    self.indexes.remove(key(name));
                 }
             }
             StmtKind::Drop(d) => {
                 for name in &d.names {
                     match d.kind {
                         crate::parse::ObjectKind::Table => {
-                            self.tables.remove(key(&name));
+                            self.tables.remove(key(name));
                         }
                         crate::parse::ObjectKind::MaterializedView => {
-                            self.matviews.remove(key(&name));
+                            self.matviews.remove(key(name));
                         }
                         _ => {}
                     }
@@ -428,7 +426,7 @@ impl Schema {
     fn alter(&mut self, name: &QualifiedName, action: &AlterAction, file_index: usize) {
         match action {
             AlterAction::RenameTable { to } => {
-                if let Some(table) = self.tables.remove(key(&name)) {
+                if let Some(table) = self.tables.remove(key(name)) {
                     let new = QualifiedName {
                         schema: name.schema.clone(),
                         name: to.clone(),
@@ -441,7 +439,7 @@ impl Schema {
                 return;
             }
             AlterAction::SetSchema { schema } => {
-                if let Some(table) = self.tables.remove(key(&name)) {
+                if let Some(table) = self.tables.remove(key(name)) {
                     let new = QualifiedName {
                         schema: Some(schema.clone()),
                         name: name.name.clone(),

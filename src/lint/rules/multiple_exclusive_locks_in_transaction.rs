@@ -41,10 +41,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     }
     let mut held: Vec<QualifiedName> = cx.tx.exclusive.clone();
     for (table, mode) in statement_locks(stmt, cx.pg_version()) {
-        if mode != LockMode::AccessExclusive
-            || cx.is_new(&table)
-            || held.iter().any(|t| t.same(&table))
-        {
+        if mode != LockMode::AccessExclusive || cx.is_new(&table) || held.iter().any(|t| t.same(&table)) {
             continue;
         }
         if !held.is_empty() {
