@@ -89,28 +89,100 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
     }
 }
 
-/// Writes `value` pretty-printed as [`render`] would at `indent` spaces of
-/// nesting: every line but the first is indented (JSON strings hold no raw
-/// line breaks, so every line break is the formatter's). `buf` is scratch
-/// space, reused from call to call.
+/// Writes `value` pretty-printed as [`render`] would at `depth` levels of
+/// nesting. `buf` is scratch space, reused from call to call.
 fn write_nested(
     value: &impl Serialize,
-    indent: &str,
+    depth: usize,
     buf: &mut Vec<u8>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
     buf.clear();
-    serde_json::to_writer_pretty(&mut *buf, value)?;
-    let mut lines = buf.split(|&b| b == b'\n');
-    if let Some(first) = lines.next() {
-        out.write_all(first)?;
+    let mut serializer = serde_json::Serializer::with_formatter(&mut *buf, Nested::at(depth));
+    value.serialize(&mut serializer)?;
+    out.write_all(buf)
+}
+
+/// serde_json's `PrettyFormatter` (two spaces a level) starting `depth`
+/// levels in, so that a value streamed on its own lands exactly where it
+/// stands in the whole document.
+struct Nested {
+    depth: usize,
+    has_value: bool,
+}
+
+impl Nested {
+    fn at(depth: usize) -> Nested {
+        Nested {
+            depth,
+            has_value: false,
+        }
     }
-    for line in lines {
-        out.write_all(b"\n")?;
-        out.write_all(indent.as_bytes())?;
-        out.write_all(line)?;
+
+    fn newline<W: ?Sized + Write>(&self, writer: &mut W, first: bool) -> io::Result<()> {
+        writer.write_all(if first { b"\n" } else { b",\n" })?;
+        self.indent(writer)
     }
-    Ok(())
+
+    fn indent<W: ?Sized + Write>(&self, writer: &mut W) -> io::Result<()> {
+        for _ in 0..self.depth {
+            writer.write_all(b"  ")?;
+        }
+        Ok(())
+    }
+
+    fn close<W: ?Sized + Write>(&mut self, writer: &mut W, bracket: &[u8]) -> io::Result<()> {
+        self.depth -= 1;
+        if self.has_value {
+            writer.write_all(b"\n")?;
+            self.indent(writer)?;
+        }
+        writer.write_all(bracket)
+    }
+}
+
+impl serde_json::ser::Formatter for Nested {
+    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"[")
+    }
+
+    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"]")
+    }
+
+    fn begin_array_value<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        self.newline(writer, first)
+    }
+
+    fn end_array_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
+
+    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.depth += 1;
+        self.has_value = false;
+        writer.write_all(b"{")
+    }
+
+    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        self.close(writer, b"}")
+    }
+
+    fn begin_object_key<W: ?Sized + Write>(&mut self, writer: &mut W, first: bool) -> io::Result<()> {
+        self.newline(writer, first)
+    }
+
+    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
+        writer.write_all(b": ")
+    }
+
+    fn end_object_value<W: ?Sized + Write>(&mut self, _writer: &mut W) -> io::Result<()> {
+        self.has_value = true;
+        Ok(())
+    }
 }
 
 /// Streams one file's findings (for [`super::Stream`]); `written` counts the
@@ -127,7 +199,7 @@ pub(crate) fn render_file(file: &FileView<'_>, mut written: usize, out: &mut dyn
         } else {
             b",\n    "
         })?;
-        write_nested(&json_finding(&path, l), "    ", &mut buf, out)?;
+        write_nested(&json_finding(&path, l), 2, &mut buf, out)?;
         written += 1;
     }
     Ok(written)
@@ -141,7 +213,7 @@ pub(crate) fn render_end(summary: &Summary, written: usize, out: &mut dyn Write)
         b"\n  ],\n"
     })?;
     out.write_all(b"  \"summary\": ")?;
-    write_nested(summary, "  ", &mut Vec::new(), out)?;
+    write_nested(summary, 1, &mut Vec::new(), out)?;
     out.write_all(b"\n}\n")
 }
 

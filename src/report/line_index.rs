@@ -37,18 +37,16 @@ impl<'a> LineIndex<'a> {
     pub fn new(text: &'a str) -> LineIndex<'a> {
         let bytes = text.as_bytes();
         let mut starts = vec![0];
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'\n' => starts.push(i + 1),
-                b'\r' if bytes.get(i + 1) == Some(&b'\n') => {
-                    i += 1;
-                    starts.push(i + 1);
+        for i in memchr::memchr2_iter(b'\n', b'\r', bytes) {
+            // The `\n` of a `\r\n` pair: the `\r` already ended the line.
+            let second_of_pair = bytes[i] == b'\n' && i > 0 && bytes[i - 1] == b'\r';
+            if second_of_pair {
+                if let Some(last) = starts.last_mut() {
+                    *last = i + 1;
                 }
-                b'\r' => starts.push(i + 1),
-                _ => {}
+            } else {
+                starts.push(i + 1);
             }
-            i += 1;
         }
         LineIndex { text, starts }
     }
