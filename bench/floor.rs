@@ -3,13 +3,14 @@
 //!
 //! - `bench_floor generate DIR FILES`: writes the deterministic benchmark
 //!   corpus, `V1__bench.sql` … `V{FILES}__bench.sql`, 20 statements each.
-//! - `bench_floor floor DIR [parse|tokenize]`: the floor. Reads every `.sql`
+//! - `bench_floor floor DIR [parse|tokenize|kinds|read]`: the floor. Reads every `.sql`
 //!   file under DIR, splits it with the project's own splitter
 //!   (`safe_migrate::source::split`), then runs only sqlparser over each
 //!   statement (`Parser::parse_sql(&PostgreSqlDialect {}, stmt)`, or just
 //!   its tokenizer), on one thread. Prints one line of `key=value` pairs with
 //!   the CPU time (user+sys, from getrusage) of the read+split phase and of
-//!   the sqlparser phase.
+//!   the sqlparser phase. `kinds` prints sqlparser's time by statement kind;
+//!   `read` stops after reading and splitting (to count that phase alone).
 
 use safe_migrate::source::{split, PieceKind};
 use sqlparser::dialect::PostgreSqlDialect;
@@ -31,7 +32,9 @@ fn main() {
             floor(Path::new(&args[1]), mode);
         }
         _ => {
-            eprintln!("usage: bench_floor generate DIR FILES | bench_floor floor DIR [parse|tokenize|kinds]");
+            eprintln!(
+                "usage: bench_floor generate DIR FILES | bench_floor floor DIR [parse|tokenize|kinds|read]"
+            );
             std::process::exit(2);
         }
     }
@@ -75,6 +78,15 @@ fn floor(dir: &Path, mode: &str) {
     let cpu1 = cpu_seconds();
     let wall1 = wall.elapsed().as_secs_f64();
     let dialect = PostgreSqlDialect {};
+    if mode == "read" {
+        // Reading and splitting only: what `parse` spends before sqlparser runs.
+        println!(
+            "mode=read files={} read_split_cpu={:.3}",
+            texts.len(),
+            cpu1 - cpu0
+        );
+        return;
+    }
     if mode == "kinds" {
         kinds(&texts, &spans);
         return;

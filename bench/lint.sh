@@ -2,7 +2,8 @@
 # Lint benchmark: `migrate lint --format json` over a generated corpus,
 # against the floor (sqlparser alone parsing the same statements).
 #
-#   bench/lint.sh [--runs N] [--files N] [--no-build]   (MIGRATE=path: bench that binary)
+#   bench/lint.sh [--runs N] [--files N] [--no-build] [--instructions]
+#                 (MIGRATE=path: bench that binary)
 #
 # Builds release, writes FILES migration files x 20 statements into a temp
 # dir (deterministic: bench/floor.rs `generate`), then runs N times:
@@ -10,19 +11,25 @@
 #   floor:    bench_floor floor DIR parse     (split with safe_migrate::source::split,
 #             then Parser::parse_sql(&PostgreSqlDialect {}, stmt) per statement, 1 thread)
 #   tokenize: bench_floor floor DIR tokenize  (sqlparser's tokenizer alone)
-# and prints the median of each figure. The floor's CPU is measured in-process
-# (getrusage) around the sqlparser loop only; reading and splitting are shown apart.
+# and prints the median of each figure, and the median of the per-run ratios
+# lint CPU / floor CPU (each run's lint against the floor run next to it, so
+# a machine that slows down for a while slows both). The floor's CPU is
+# measured in-process (getrusage) around the sqlparser loop only; reading and
+# splitting are shown apart. --instructions also counts instructions with
+# valgrind (callgrind): repeatable whatever else the machine runs.
 set -euo pipefail
 
 runs=5
 files=5000
 build=1
+instructions=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --runs) runs="$2"; shift 2 ;;
         --files) files="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        --instructions) instructions=1; shift ;;
+        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -52,7 +59,7 @@ field() { grep -F "$1" "$2" | sed 's/.*: //'; }
 # "h:mm:ss" or "m:ss.ss" -> seconds.
 to_seconds() { awk -F: '{s=0; for (i=1;i<=NF;i++) s=s*60+$i; printf "%.3f\n", s}'; }
 
-: > "$work/lint.tsv"; : > "$work/floor.tsv"; : > "$work/tok.tsv"
+: > "$work/lint.tsv"; : > "$work/floor.tsv"; : > "$work/tok.tsv"; : > "$work/ratio.tsv"
 for _ in $(seq "$runs"); do
     /usr/bin/time -v "$migrate" lint --format json --fail-on never "$corpus" > /dev/null 2> "$work/time.txt"
     wall=$(field "Elapsed (wall clock)" "$work/time.txt" | to_seconds)
@@ -60,6 +67,7 @@ for _ in $(seq "$runs"); do
     sys=$(field "System time" "$work/time.txt")
     rss=$(field "Maximum resident set size" "$work/time.txt")
     echo "$wall $user $sys $rss" >> "$work/lint.tsv"
+    lcpu=$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')
 
     /usr/bin/time -v "$floor" floor "$corpus" parse > "$work/floor.out" 2> "$work/time.txt"
     fwall=$(field "Elapsed (wall clock)" "$work/time.txt" | to_seconds)
@@ -68,6 +76,7 @@ for _ in $(seq "$runs"); do
     fswall=$(sed 's/.*sqlparser_wall=\([0-9.]*\).*/\1/' "$work/floor.out")
     rscpu=$(sed 's/.*read_split_cpu=\([0-9.]*\).*/\1/' "$work/floor.out")
     echo "$fwall $(field "User time" "$work/time.txt") $(field "System time" "$work/time.txt") $frss $fcpu $fswall $rscpu" >> "$work/floor.tsv"
+    awk -v l="$lcpu" -v f="$fcpu" 'BEGIN {printf "%.4f\n", l / f}' >> "$work/ratio.tsv"
 
     "$floor" floor "$corpus" tokenize > "$work/tok.out"
     sed 's/.*sqlparser_cpu=\([0-9.]*\).*/\1/' "$work/tok.out" >> "$work/tok.tsv"
@@ -92,9 +101,26 @@ printf '%-34s %8s %8s %8s %8s\n' "  floor: sqlparser parse only" "$f_pwall" "" "
 printf '%-34s %8s %8s %8s %8s\n' "  floor: read + split only" "" "" "" "$f_rs"
 printf '%-34s %8s %8s %8s %8s\n' "  sqlparser tokenize only" "" "" "" "$t_cpu"
 echo
-awk -v l="$l_cpu" -v f="$f_cpu" -v w="$l_wall" -v r="$l_rss" 'BEGIN {
-    printf "lint CPU / floor CPU      %.2fx   (target <= 1.30x)\n", l / f
+ratio=$(median < "$work/ratio.tsv")
+awk -v l="$l_cpu" -v f="$f_cpu" -v w="$l_wall" -v r="$l_rss" -v q="$ratio" 'BEGIN {
+    printf "lint CPU / floor CPU      %.2fx   (target <= 1.30x; ratio of the medians)\n", l / f
+    printf "  median of run ratios    %.2fx\n", q
     printf "lint wall                 %.2f s  (target <= 1.00 s)\n", w
     printf "lint CPU / wall           %.2f    (cores in use)\n", l / w
     printf "lint max RSS              %.1f MB (target <= 30 MB)\n", r / 1024
 }'
+
+if [ "$instructions" = 1 ]; then
+    if ! command -v valgrind > /dev/null; then
+        echo "error: --instructions needs valgrind" >&2
+        exit 2
+    fi
+    count() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*refs: *//p' | tr -d ,; }
+    l_ins=$(count "$migrate" lint --format json --fail-on never "$corpus")
+    p_ins=$(count "$floor" floor "$corpus" parse)
+    r_ins=$(count "$floor" floor "$corpus" read)
+    awk -v l="$l_ins" -v p="$p_ins" -v r="$r_ins" 'BEGIN {
+        printf "\ninstructions (callgrind): lint %.3f G, floor process %.3f G, of which read + split %.3f G\n", l / 1e9, p / 1e9, r / 1e9
+        printf "lint / floor (parse only) %.2fx\n", l / (p - r)
+    }'
+fi
