@@ -3,12 +3,15 @@
 //! `NOT VALID` or not, how volatile a default is…).
 //!
 //! sqlparser (PostgreSQL dialect) is the parser; its AST stays inside this
-//! module. The statement kinds it rejects but a lock linter must see
-//! (`DROP INDEX CONCURRENTLY`, `REINDEX`, `DO`, `ALTER SEQUENCE`, `CLUSTER`,
-//! `VACUUM (…)`, `ALTER DOMAIN`, `CREATE INDEX … ON ONLY`, some `ALTER TABLE`
-//! forms…) are recognised from the tokenizer's output in [`tokens`]. Anything
-//! else becomes [`StmtKind::Unparsed`] with the parser's message, so one bad
-//! statement never hides the rest of a file.
+//! module. Each statement is tokenized once. The statement kinds it rejects
+//! but a lock linter must see (`DROP INDEX CONCURRENTLY`, `REINDEX`, `DO`,
+//! `ALTER SEQUENCE`, `CLUSTER`, `VACUUM (…)`, `ALTER DOMAIN`, `CREATE INDEX …
+//! ON ONLY`, some `ALTER TABLE` forms…) are recognised from the tokenizer's
+//! output in [`tokens`], as are the few kinds whose facts are all in their
+//! first tokens (`COMMENT ON`, `GRANT`, `INSERT INTO t`, `BEGIN`, a simple
+//! `SET`…), which skip the parser. Anything else becomes
+//! [`StmtKind::Unparsed`] with the parser's message, so one bad statement
+//! never hides the rest of a file.
 //!
 //! Positions always come from the splitter's spans, never from AST spans.
 
