@@ -129,13 +129,20 @@ fn kinds(texts: &[String], spans: &[Vec<safe_migrate::source::Span>]) {
     for (text, spans) in texts.iter().zip(spans) {
         for span in spans {
             let sql = span.slice(text);
-            let kind: Vec<&str> = sql
+            let words: Vec<&str> = sql
                 .lines()
                 .find(|l| !l.trim_start().starts_with("--") && !l.trim().is_empty())
                 .unwrap_or("")
                 .split_whitespace()
                 .take(2)
                 .collect();
+            // The first word, and the second after CREATE/ALTER/DROP/SET/REINDEX.
+            let kind = match words.first().map(|w| w.to_ascii_uppercase()) {
+                Some(w) if ["CREATE", "ALTER", "DROP", "SET", "REINDEX"].contains(&w.as_str()) => {
+                    words.clone()
+                }
+                _ => words.into_iter().take(1).collect(),
+            };
             let start = Instant::now();
             let _ = std::hint::black_box(Parser::parse_sql(&dialect, sql));
             let entry = by_kind.entry(kind.join(" ")).or_default();
