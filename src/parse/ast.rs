@@ -35,21 +35,24 @@ pub(super) fn parse(sql: &str) -> Result<StmtKind, String> {
             .with_tokens_with_locations(tokens)
             .parse_statements(),
     };
-    let parsed = parsed.map_err(message)?;
-    match parsed.as_slice() {
-        [one] => Ok(convert(one, sql)),
-        [] => Ok(StmtKind::Other { tag: "EMPTY".into() }),
-        _ => Err("the splitter saw one statement where the parser saw several".into()),
-    }
+    single(&parsed.map_err(message)?, sql)
 }
 
 /// [`parse`] with the parser only, skipping the token reads (to check them).
 #[cfg(test)]
 pub(super) fn parse_with_parser(sql: &str) -> Result<StmtKind, String> {
-    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(message)?;
-    match parsed.as_slice() {
+    single(
+        &Parser::parse_sql(&PostgreSqlDialect {}, sql).map_err(message)?,
+        sql,
+    )
+}
+
+/// The facts of what the parser read from one split statement.
+fn single(parsed: &[sp::Statement], sql: &str) -> Result<StmtKind, String> {
+    match parsed {
         [one] => Ok(convert(one, sql)),
-        _ => Err("not one statement".into()),
+        [] => Ok(StmtKind::Other { tag: "EMPTY".into() }),
+        _ => Err("the splitter saw one statement where the parser saw several".into()),
     }
 }
 

@@ -23,6 +23,15 @@ pub(super) struct Tok {
     pub(super) span: Span,
 }
 
+/// A word token as an identifier, folded the way PostgreSQL folds it.
+fn folded(w: &Word) -> Ident {
+    if w.quote_style.is_some() {
+        Ident::new(w.value.clone())
+    } else {
+        Ident::new(w.value.to_lowercase())
+    }
+}
+
 /// A cursor over a statement's significant tokens.
 struct Cursor<'a> {
     toks: &'a [Tok],
@@ -86,11 +95,7 @@ impl<'a> Cursor<'a> {
         match self.peek() {
             Some(Token::Word(w)) => {
                 self.pos += 1;
-                Some(if w.quote_style.is_some() {
-                    Ident::new(w.value.clone())
-                } else {
-                    Ident::new(w.value.to_lowercase())
-                })
+                Some(folded(w))
             }
             _ => None,
         }
@@ -217,11 +222,7 @@ pub(super) fn read_first(
 /// `OVERRIDING`, `AS`…) or nothing the parser would take as part of the name.
 fn insert_table(toks: &[&Token]) -> Option<QualifiedName> {
     let part = |t: Option<&&Token>| match t {
-        Some(Token::Word(w)) => Some(if w.quote_style.is_some() {
-            Ident::new(w.value.clone())
-        } else {
-            Ident::new(w.value.to_lowercase())
-        }),
+        Some(Token::Word(w)) => Some(folded(w)),
         _ => None,
     };
     let first = part(toks.first())?;
