@@ -14,7 +14,7 @@ use crate::pg::{volatility, Ident, LockMode, QualifiedName};
 use sqlparser::ast as sp;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::parser::Parser;
-use sqlparser::tokenizer::{Token, Tokenizer};
+use sqlparser::tokenizer::Token;
 
 /// Parses one statement with sqlparser and converts it.
 ///
@@ -24,9 +24,7 @@ use sqlparser::tokenizer::{Token, Tokenizer};
 /// to the parser.
 pub(super) fn parse(sql: &str) -> Result<StmtKind, String> {
     let dialect = PostgreSqlDialect {};
-    let tokens = Tokenizer::new(&dialect, sql)
-        .tokenize_with_location()
-        .map_err(|e| message(e.into()))?;
+    let tokens = super::lexer::tokenize(sql).map_err(|e| message(e.into()))?;
     let parsed = match super::tokens::read_first(sql, tokens) {
         Ok(Some(kind)) => return Ok(kind),
         // Not the form the recogniser reads: the parser says what is wrong.
@@ -705,12 +703,13 @@ fn scan_tokens(text: &str, facts: &mut Expr) {
         "bit",
         "varying",
     ];
-    let Ok(tokens) = Tokenizer::new(&PostgreSqlDialect {}, text).tokenize() else {
+    let Ok(tokens) = super::lexer::tokenize(text) else {
         facts.volatility = Volatility::Volatile;
         return;
     };
     let significant: Vec<&Token> = tokens
         .iter()
+        .map(|t| &t.token)
         .filter(|t| !matches!(t, Token::Whitespace(_)))
         .collect();
     for pair in significant.windows(2) {

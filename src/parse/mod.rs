@@ -16,6 +16,9 @@
 //! Positions always come from the splitter's spans, never from AST spans.
 
 mod ast;
+#[cfg(test)]
+mod corpus;
+mod lexer;
 mod plpgsql;
 pub mod slices;
 mod tokens;

@@ -13,9 +13,8 @@ use super::{
 };
 use crate::pg::{Ident, LockMode, QualifiedName};
 use crate::source::{PieceKind, Span};
-use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::Keyword;
-use sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Word};
+use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 /// A significant token with its byte range in the statement.
 pub(super) struct Tok {
@@ -132,9 +131,7 @@ impl<'a> Cursor<'a> {
 }
 
 pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
-        .tokenize_with_location()
-        .ok()?;
+    let tokens = super::lexer::tokenize(sql).ok()?;
     Some(significant(sql, tokens))
 }
 
@@ -841,34 +838,10 @@ mod tests {
     use sqlparser::dialect::PostgreSqlDialect;
     use sqlparser::tokenizer::Tokenizer;
 
-    /// Every statement of the shared corpus, the examples and `extra`.
+    /// Every statement of `extra`, the shared corpus and the examples.
     fn statements(extra: &[&str]) -> Vec<String> {
-        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
-            let Ok(entries) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for entry in entries.flatten() {
-                let path = entry.path();
-                if path.is_dir() {
-                    walk(&path, out);
-                } else if path.extension().is_some_and(|e| e == "sql") {
-                    out.push(path);
-                }
-            }
-        }
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut files = Vec::new();
-        walk(&root.join("../shared/corpus"), &mut files);
-        walk(&root.join("migrations-examples"), &mut files);
         let mut out: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        for file in files {
-            let text = std::fs::read_to_string(&file).unwrap_or_default();
-            for piece in crate::source::split(&text) {
-                if piece.kind == PieceKind::Sql {
-                    out.push(piece.span.slice(&text).to_string());
-                }
-            }
-        }
+        out.extend(crate::parse::corpus::statements());
         out
     }
 
