@@ -33,6 +33,7 @@ use sqlparser::keywords::{Keyword, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
 use sqlparser::tokenizer::{
     Location, Span, Token, TokenWithSpan, Tokenizer, TokenizerError, Whitespace, Word,
 };
+use std::sync::OnceLock;
 
 /// sqlparser's tokens for `sql` with their spans (what
 /// `Tokenizer::tokenize_with_location` gives), from the fast path when it
@@ -89,20 +90,46 @@ fn word_part(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'_' || b == b'$'
 }
 
-/// The keyword `word` spells, as sqlparser looks it up (case-insensitive,
-/// over its sorted [`ALL_KEYWORDS`]).
+/// The keyword `word` spells, as sqlparser looks it up: case-insensitive,
+/// over its [`ALL_KEYWORDS`] (here through a hash table built on first use
+/// instead of a binary search that upper-cases at every step).
 fn keyword(word: &str) -> Keyword {
-    const LONGEST: usize = 64;
-    if word.len() > LONGEST {
-        return Keyword::NoKeyword;
+    static TABLE: OnceLock<Vec<u16>> = OnceLock::new();
+    let table = TABLE.get_or_init(|| {
+        let size = (ALL_KEYWORDS.len() * 4).next_power_of_two();
+        let mut table = vec![EMPTY; size];
+        for (i, k) in ALL_KEYWORDS.iter().enumerate() {
+            let mut at = hash(k.as_bytes()) & (size - 1);
+            while table[at] != EMPTY {
+                at = (at + 1) & (size - 1);
+            }
+            table[at] = u16::try_from(i).expect("fewer than 65535 keywords");
+        }
+        table
+    });
+    const EMPTY: u16 = u16::MAX;
+    let word = word.as_bytes();
+    let mask = table.len() - 1;
+    let mut at = hash(word) & mask;
+    loop {
+        let i = table[at];
+        if i == EMPTY {
+            return Keyword::NoKeyword;
+        }
+        if ALL_KEYWORDS[usize::from(i)].as_bytes().eq_ignore_ascii_case(word) {
+            return ALL_KEYWORDS_INDEX[usize::from(i)];
+        }
+        at = (at + 1) & mask;
     }
-    let mut upper = [0u8; LONGEST];
-    let upper = &mut upper[..word.len()];
-    upper.copy_from_slice(word.as_bytes());
-    upper.make_ascii_uppercase();
-    ALL_KEYWORDS
-        .binary_search_by(|k| k.as_bytes().cmp(upper))
-        .map_or(Keyword::NoKeyword, |i| ALL_KEYWORDS_INDEX[i])
+}
+
+/// FNV-1a over the upper-cased bytes.
+fn hash(word: &[u8]) -> usize {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in word {
+        h = (h ^ u64::from(b.to_ascii_uppercase())).wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h as usize
 }
 
 struct Lexer<'a> {
@@ -429,7 +456,7 @@ impl Lexer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fast, Tokenizer};
+    use super::{fast, keyword, Keyword, Token, Tokenizer, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
     use proptest::prelude::*;
     use sqlparser::dialect::{Dialect, PostgreSqlDialect};
 
@@ -450,6 +477,27 @@ mod tests {
             Err(e) => panic!("sqlparser rejects {sql:?} ({e}) but the fast path read it"),
         }
         true
+    }
+
+    #[test]
+    fn keywords_are_found_as_sqlparser_finds_them() {
+        // sqlparser's own lookup, through its public `make_word`.
+        let theirs = |word: &str| match Token::make_word(word, None) {
+            Token::Word(w) => w.keyword,
+            other => panic!("{other:?}"),
+        };
+        for (k, kw) in ALL_KEYWORDS.iter().zip(ALL_KEYWORDS_INDEX) {
+            assert_eq!(keyword(k), *kw, "{k}");
+            assert_eq!(
+                keyword(&k.to_ascii_lowercase()),
+                theirs(&k.to_ascii_lowercase()),
+                "{k}"
+            );
+        }
+        for word in ["", "x", "selectx", "SELEC", "table_", "ÜBER"] {
+            assert_eq!(keyword(word), Keyword::NoKeyword, "{word}");
+            assert_eq!(theirs(word), Keyword::NoKeyword, "{word}");
+        }
     }
 
     #[test]
