@@ -3,7 +3,10 @@
 //! `NOT VALID` or not, how volatile a default is…).
 //!
 //! sqlparser (PostgreSQL dialect) is the parser; its AST stays inside this
-//! module. Each statement is tokenized once. The statement kinds it rejects
+//! module. Each statement is tokenized once, into sqlparser's own tokens:
+//! by [`lexer`], a byte-level fast path that gives exactly what sqlparser's
+//! tokenizer gives for the shapes migrations are made of, or by sqlparser's
+//! tokenizer for anything else. The statement kinds it rejects
 //! but a lock linter must see (`DROP INDEX CONCURRENTLY`, `REINDEX`, `DO`,
 //! `ALTER SEQUENCE`, `CLUSTER`, `VACUUM (…)`, `ALTER DOMAIN`, `CREATE INDEX …
 //! ON ONLY`, some `ALTER TABLE` forms…) are recognised from the tokenizer's

@@ -11,7 +11,7 @@ use std::fmt;
 /// One identifier, folded the way PostgreSQL folds it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(transparent)]
-pub struct Ident(String);
+pub struct Ident(Box<str>);
 
 /// Words that must be quoted when used as a column or table name
 /// (PostgreSQL's reserved key words, Appendix C of the docs).
@@ -122,16 +122,16 @@ const RESERVED: &[&str] = &[
 impl Ident {
     /// An identifier whose folded value is exactly `name` (as if it had been quoted).
     pub fn new(name: impl Into<String>) -> Ident {
-        Ident(name.into())
+        Ident(name.into().into_boxed_str())
     }
 
     /// Folds an identifier as written in SQL: `"Foo"` keeps its case (with `""`
     /// unescaped), a bare `Foo` becomes `foo`.
     pub fn from_sql(written: &str) -> Ident {
         if let Some(inner) = written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            Ident(inner.replace("\"\"", "\""))
+            Ident(inner.replace("\"\"", "\"").into_boxed_str())
         } else {
-            Ident(written.to_lowercase())
+            Ident(written.to_lowercase().into_boxed_str())
         }
     }
 
@@ -148,7 +148,7 @@ impl Ident {
         const MAX: usize = 63;
         let full = parts.join("_");
         if full.len() <= MAX {
-            return Ident(full);
+            return Ident(full.into_boxed_str());
         }
         let hash = fnv1a(full.as_bytes());
         let suffix = format!("_{:08x}", hash as u32);
@@ -156,11 +156,11 @@ impl Ident {
         while !full.is_char_boundary(cut) {
             cut -= 1;
         }
-        Ident(format!("{}{}", &full[..cut], suffix))
+        Ident(format!("{}{}", &full[..cut], suffix).into_boxed_str())
     }
 
     fn needs_quotes(&self) -> bool {
-        let s = self.0.as_str();
+        let s = &*self.0;
         let mut chars = s.chars();
         let plain_start = matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_');
         let plain_rest = s

@@ -14,8 +14,13 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
 /// A relation's key: (schema, name), unqualified names in `public`
-/// ([`QualifiedName::key`]).
-type Key = (String, String);
+/// ([`QualifiedName::key`]), boxed to keep the model small.
+type Key = (Box<str>, Box<str>);
+
+/// The key `name` is stored under.
+fn stored(name: &QualifiedName) -> Key {
+    (name.resolved_schema().into(), name.name.as_str().into())
+}
 
 /// A key to look up without building one: a stored [`Key`], or a
 /// [`QualifiedName`] as it resolves. Both hash and compare as the pair of
@@ -27,6 +32,12 @@ trait KeyView {
 impl KeyView for Key {
     fn pair(&self) -> (&str, &str) {
         (&self.0, &self.1)
+    }
+}
+
+impl KeyView for (&str, &str) {
+    fn pair(&self) -> (&str, &str) {
+        *self
     }
 }
 
@@ -214,7 +225,7 @@ impl Schema {
             None => ("public", type_name),
         };
         self.domains
-            .get(&(schema.to_string(), name.to_string()))
+            .get(&(schema, name) as &dyn KeyView)
             .is_some_and(|d| d.constrained)
     }
 
@@ -226,7 +237,7 @@ impl Schema {
             Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
             None => ("public", type_name),
         };
-        let domain = self.domains.get(&(schema.to_string(), name.to_string()))?;
+        let domain = self.domains.get(&(schema, name) as &dyn KeyView)?;
         if domain.constrained {
             return None;
         }
@@ -265,8 +276,8 @@ impl Schema {
             .iter()
             .filter(|(_, t)| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
             .map(|((schema, name), _)| QualifiedName {
-                schema: (schema != "public" || parent.schema.is_some()).then(|| Ident::new(schema.clone())),
-                name: Ident::new(name.clone()),
+                schema: (&**schema != "public" || parent.schema.is_some()).then(|| Ident::new(&**schema)),
+                name: Ident::new(&**name),
             })
             .collect();
         found.sort();
@@ -283,7 +294,7 @@ impl Schema {
     }
 
     fn table_mut(&mut self, name: &QualifiedName) -> &mut Table {
-        self.tables.entry(name.key()).or_default()
+        self.tables.entry(stored(name)).or_default()
     }
 
     /// Applies one statement of the file with index `file_index`.
@@ -316,7 +327,8 @@ impl Schema {
                 for c in &t.constraints {
                     self.add_constraint_index(&t.name, c);
                 }
-                self.tables.insert(t.name.key(), table);
+                table.constraints.shrink_to_fit();
+                self.tables.insert(stored(&t.name), table);
             }
             StmtKind::CreateIndex(i) => {
                 let name = i.name.as_ref().map_or_else(
@@ -344,7 +356,7 @@ impl Schema {
                 }
             }
             StmtKind::CreateMatView { name } => {
-                self.matviews.insert(name.key(), file_index);
+                self.matviews.insert(stored(name), file_index);
             }
             StmtKind::CreateDomain {
                 name,
@@ -352,7 +364,7 @@ impl Schema {
                 has_check,
             } => {
                 self.domains.insert(
-                    name.key(),
+                    stored(name),
                     Domain {
                         constrained: *has_check,
                         base: Some(base.clone()),
@@ -362,7 +374,7 @@ impl Schema {
             }
             StmtKind::AlterDomain(d) => {
                 if let crate::parse::DomainAction::AddConstraint { .. } = d.action {
-                    self.domains.entry(d.name.key()).or_default().constrained = true;
+                    self.domains.entry(stored(&d.name)).or_default().constrained = true;
                 }
             }
             StmtKind::AlterTable(a) => {
@@ -407,11 +419,7 @@ impl Schema {
         unique: bool,
         simple: bool,
     ) {
-        let key = QualifiedName {
-            schema: table.schema.clone(),
-            name,
-        }
-        .key();
+        let key = (table.resolved_schema().into(), name.as_str().into());
         self.indexes.insert(
             key,
             Index {
@@ -434,7 +442,7 @@ impl Schema {
                     for index in self.indexes.values_mut().filter(|i| i.table.same(name)) {
                         index.table = new.clone();
                     }
-                    self.tables.insert(new.key(), table);
+                    self.tables.insert(stored(&new), table);
                 }
                 return;
             }
@@ -444,7 +452,7 @@ impl Schema {
                         schema: Some(schema.clone()),
                         name: name.name.clone(),
                     };
-                    self.tables.insert(new.key(), table);
+                    self.tables.insert(stored(&new), table);
                 }
                 return;
             }
@@ -457,6 +465,7 @@ impl Schema {
         match action {
             AlterAction::AddColumn { column, .. } if table.column(&column.name).is_none() => {
                 table.columns.push(column_of(column, file_index));
+                table.columns.shrink_to_fit();
                 table.constraints.extend(inline_foreign_key(column));
             }
             AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
@@ -487,11 +496,14 @@ impl Schema {
             AlterAction::AddConstraint {
                 constraint,
                 not_valid,
-            } => table.constraints.push(TableConstraint {
-                name: constraint.name.clone(),
-                kind: constraint.kind.clone(),
-                validated: !not_valid,
-            }),
+            } => {
+                table.constraints.push(TableConstraint {
+                    name: constraint.name.clone(),
+                    kind: constraint.kind.clone(),
+                    validated: !not_valid,
+                });
+                table.constraints.shrink_to_fit();
+            }
             AlterAction::ValidateConstraint { name } => {
                 for c in table
                     .constraints
