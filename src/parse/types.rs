@@ -6,10 +6,17 @@
 
 use serde::Serialize;
 use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
-/// A column type, normalised.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TypeName {
+/// A column type, normalised. Shared: a clone is a pointer, so the schema
+/// model can keep one copy of each distinct type for all its columns.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct TypeName(Arc<TypeParts>);
+
+/// What a [`TypeName`] is made of.
+#[derive(Debug, PartialEq, Eq, Hash, Serialize)]
+pub struct TypeParts {
     /// Canonical lower-case base name (`varchar`, `integer`, `timestamptz`, …),
     /// schema-qualified user types keep their written (folded) name.
     pub base: String,
@@ -19,7 +26,30 @@ pub struct TypeName {
     pub array: bool,
 }
 
+impl Deref for TypeName {
+    type Target = TypeParts;
+
+    fn deref(&self) -> &TypeParts {
+        &self.0
+    }
+}
+
+impl Serialize for TypeName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
 impl TypeName {
+    /// A type from its parts.
+    pub fn new(base: String, modifiers: Vec<u32>, array: bool) -> TypeName {
+        TypeName(Arc::new(TypeParts {
+            base,
+            modifiers,
+            array,
+        }))
+    }
+
     /// Parses a type as written (`VARCHAR(20)`, `timestamp(3) with time zone`,
     /// `int[]`, `public.my_domain`).
     pub fn parse(written: &str) -> TypeName {
@@ -48,11 +78,7 @@ impl TypeName {
         let words: Vec<&str> = text.split_whitespace().collect();
         let joined = words.join(" ");
         let base = canonical(&joined).unwrap_or(&joined).to_string();
-        TypeName {
-            base,
-            modifiers,
-            array,
-        }
+        TypeName::new(base, modifiers, array)
     }
 
     /// Whether this is a `serial`-family pseudo-type (an implicit sequence default).
@@ -66,13 +92,9 @@ impl TypeName {
             "serial" => "integer",
             "bigserial" => "bigint",
             "smallserial" => "smallint",
-            other => other,
+            _ => return self.clone(),
         };
-        TypeName {
-            base: base.to_string(),
-            modifiers: self.modifiers.clone(),
-            array: self.array,
-        }
+        TypeName::new(base.to_string(), self.modifiers.clone(), self.array)
     }
 }
 

@@ -10,7 +10,7 @@
 use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
 use crate::pg::{Ident, QualifiedName};
 use std::borrow::Borrow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 
 /// A relation's key: (schema, name), unqualified names in `public`
@@ -82,6 +82,17 @@ pub struct Schema {
     domains: HashMap<Key, Domain>,
     /// Materialized views the history created → index of the file that created each.
     matviews: HashMap<Key, usize>,
+    /// One copy of each distinct column type, shared by the columns.
+    types: HashSet<TypeName>,
+}
+
+/// The shared copy of `ty` in `types`.
+fn shared(types: &mut HashSet<TypeName>, ty: TypeName) -> TypeName {
+    if let Some(known) = types.get(&ty) {
+        return known.clone();
+    }
+    types.insert(ty.clone());
+    ty
 }
 
 /// A domain the history created or altered.
@@ -179,10 +190,10 @@ impl Table {
     }
 }
 
-fn column_of(def: &ColumnDef, file_index: usize) -> Column {
+fn column_of(def: &ColumnDef, file_index: usize, types: &mut HashSet<TypeName>) -> Column {
     Column {
         name: def.name.clone(),
-        ty: def.ty.storage(),
+        ty: shared(types, def.ty.storage()),
         not_null: def.not_null || def.primary_key,
         primary_key: def.primary_key,
         added_in: Some(file_index),
@@ -293,10 +304,6 @@ impl Schema {
         })
     }
 
-    fn table_mut(&mut self, name: &QualifiedName) -> &mut Table {
-        self.tables.entry(stored(name)).or_default()
-    }
-
     /// Applies one statement of the file with index `file_index`.
     pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
         match &stmt.kind {
@@ -306,7 +313,11 @@ impl Schema {
                 }
                 let mut table = Table {
                     created_in: Some(file_index),
-                    columns: t.columns.iter().map(|c| column_of(c, file_index)).collect(),
+                    columns: t
+                        .columns
+                        .iter()
+                        .map(|c| column_of(c, file_index, &mut self.types))
+                        .collect(),
                     constraints: t.columns.iter().filter_map(inline_foreign_key).collect(),
                     partitioned: t.partitioned,
                     partition_of: t.partition_of.clone(),
@@ -461,21 +472,23 @@ impl Schema {
         if let AlterAction::AddConstraint { constraint, .. } = action {
             self.add_constraint_index(name, constraint);
         }
-        let table = self.table_mut(name);
+        let types = &mut self.types;
+        let table = self.tables.entry(stored(name)).or_default();
         match action {
             AlterAction::AddColumn { column, .. } if table.column(&column.name).is_none() => {
-                table.columns.push(column_of(column, file_index));
+                table.columns.push(column_of(column, file_index, types));
                 table.columns.shrink_to_fit();
                 table.constraints.extend(inline_foreign_key(column));
             }
             AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
             AlterAction::AlterType { column, ty, .. } => {
+                let ty = shared(types, ty.clone());
                 if let Some(c) = table.columns.iter_mut().find(|c| &c.name == column) {
-                    c.ty = ty.clone();
+                    c.ty = ty;
                 } else {
                     table.columns.push(Column {
                         name: column.clone(),
-                        ty: ty.clone(),
+                        ty,
                         not_null: false,
                         primary_key: false,
                         added_in: None,
