@@ -11,6 +11,7 @@ pub mod fixture;
 mod locks;
 pub mod rules;
 mod run;
+mod style;
 mod tx;
 
 #[cfg(test)]

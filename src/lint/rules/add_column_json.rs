@@ -1,7 +1,9 @@
 //! `add-column-json`: a `json` column, where `jsonb` is almost always wanted.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "add-column-json",
@@ -33,21 +35,19 @@ fn flagged(ty: &TypeName) -> bool {
     ty.base == "json"
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!(
+        "{table}.{} is `json`, which has no equality operator: DISTINCT, GROUP BY and UNION on it fail",
+        column.name
+    )
+}
+
+/// What to use instead.
+const HELP: &str = "use jsonb";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!("{table}.{} is `json`, which has no equality operator: DISTINCT, GROUP BY and UNION on it fail", column.name),
-            )
-            .label(format!("column {}", column.name))
-            .help("use jsonb"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]

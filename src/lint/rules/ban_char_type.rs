@@ -1,7 +1,9 @@
 //! `ban-char-type`: `char(n)` columns.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "ban-char-type",
@@ -34,24 +36,19 @@ fn flagged(ty: &TypeName) -> bool {
     ty.base == "char"
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!(
+        "{table}.{} is `{}`, which pads values with spaces",
+        column.name, column.ty
+    )
+}
+
+/// What to use instead.
+const HELP: &str = "use text (with a CHECK constraint for the length)";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!(
-                    "{table}.{} is `{}`, which pads values with spaces",
-                    column.name, column.ty
-                ),
-            )
-            .label(format!("column {}", column.name))
-            .help("use text (with a CHECK constraint for the length)"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `prefer-bigint`: `integer`, `smallint` and `serial` columns, which overflow.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "prefer-bigint",
@@ -46,26 +48,21 @@ fn flagged(ty: &TypeName) -> bool {
         )
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!(
+        "{table}.{} is `{}`, which overflows at {}; widening it later rewrites the table",
+        column.name,
+        column.ty.base,
+        limit(&column.ty.base)
+    )
+}
+
+/// What to use instead.
+const HELP: &str = "use bigint (bigint GENERATED ALWAYS AS IDENTITY for keys)";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!(
-                    "{table}.{} is `{}`, which overflows at {}; widening it later rewrites the table",
-                    column.name,
-                    column.ty.base,
-                    limit(&column.ty.base)
-                ),
-            )
-            .label(format!("column {}", column.name))
-            .help("use bigint (bigint GENERATED ALWAYS AS IDENTITY for keys)"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `prefer-identity`: `serial` columns, where an identity column is wanted.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "prefer-identity",
@@ -36,24 +38,19 @@ fn flagged(ty: &TypeName) -> bool {
     ty.is_serial()
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!(
+        "{table}.{} is `{}`, whose sequence is a separate object that does not follow the column",
+        column.name, column.ty.base
+    )
+}
+
+/// What to use instead.
+const HELP: &str = "use bigint GENERATED ALWAYS AS IDENTITY";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!(
-                    "{table}.{} is `{}`, whose sequence is a separate object that does not follow the column",
-                    column.name, column.ty.base
-                ),
-            )
-            .label(format!("column {}", column.name))
-            .help("use bigint GENERATED ALWAYS AS IDENTITY"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `prefer-text`: `varchar(n)` columns, where `text` with a CHECK is easier to change.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "prefer-text",
@@ -35,21 +37,19 @@ fn flagged(ty: &TypeName) -> bool {
     ty.base == "varchar" && !ty.modifiers.is_empty()
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!(
+        "{table}.{} is `{}`: changing the limit later takes ACCESS EXCLUSIVE, lowering it rewrites the table",
+        column.name, column.ty
+    )
+}
+
+/// What to use instead.
+const HELP: &str = "use text with a CHECK (char_length(col) <= n) constraint";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!("{table}.{} is `{}`: changing the limit later takes ACCESS EXCLUSIVE, lowering it rewrites the table", column.name, column.ty),
-            )
-            .label(format!("column {}", column.name))
-            .help("use text with a CHECK (char_length(col) <= n) constraint"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
 //! `prefer-timestamptz`: `timestamp without time zone` columns.
 
+use crate::lint::style::flag_column_types;
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{Stmt, TypeName};
+use crate::parse::{ColumnDef, Stmt, TypeName};
+use crate::pg::QualifiedName;
 
 pub(crate) static RULE: Rule = Rule {
     id: "prefer-timestamptz",
@@ -35,21 +37,16 @@ fn flagged(ty: &TypeName) -> bool {
     ty.base == "timestamp"
 }
 
+/// The finding's message for `column` of `table`.
+fn message(table: &QualifiedName, column: &ColumnDef) -> String {
+    format!("{table}.{} is `timestamp` without time zone, so the instant it means depends on each client's time zone", column.name)
+}
+
+/// What to use instead.
+const HELP: &str = "use timestamptz";
+
 fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    for (table, column) in stmt.defined_columns() {
-        if !flagged(&column.ty) {
-            continue;
-        }
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!("{table}.{} is `timestamp` without time zone, so the instant it means depends on each client's time zone", column.name),
-            )
-            .label(format!("column {}", column.name))
-            .help("use timestamptz"),
-        );
-    }
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]
