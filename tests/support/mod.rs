@@ -7,7 +7,10 @@
 //!
 //! # The cluster
 //!
-//! `initdb` writes a cluster into a directory under `/tmp`; the server listens
+//! The cluster is the library's own throwaway cluster
+//! (`safe_migrate::trace::cluster::TempCluster`, which `migrate trace --temp`
+//! runs): `initdb` writes it into a directory under the temp dir (`/tmp`
+//! unless `TMPDIR` says otherwise); the server listens
 //! only on a unix socket in that directory (`listen_addresses = ''`) and is
 //! tuned for throwaway data (`fsync`, `synchronous_commit` and
 //! `full_page_writes` off). `initdb` and `postgres` refuse to run as root, so
@@ -49,12 +52,11 @@
 
 pub mod migrate;
 
-use std::fs;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::PermissionsExt;
-use std::os::unix::process::CommandExt;
+pub use safe_migrate::trace::cluster::ClusterOptions;
+use safe_migrate::trace::cluster::{self, ClusterError, TempCluster};
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
@@ -169,7 +171,7 @@ pub fn socket_and_port() -> Option<(PathBuf, u16)> {
 /// root (processes that must read the cluster's socket directory, such as
 /// PgBouncer, run as that user too).
 pub fn server_user() -> Option<(u32, u32)> {
-    server_owner().ok().flatten()
+    cluster::server_owner().ok().flatten()
 }
 
 /// Connects to `url`, panicking with the server's message on failure.
@@ -252,19 +254,6 @@ fn server() -> &'static Server {
     }
 }
 
-/// What a cluster of a test binary's own adds to the shared cluster's setup.
-#[derive(Debug, Clone, Default)]
-pub struct ClusterOptions {
-    /// Also listen on 127.0.0.1 at [`Cluster::port`] (the unix socket stays).
-    pub tcp: bool,
-    /// Files written into the cluster root before the server starts, owned
-    /// by the server's user with mode 0600: (file name, contents). Settings
-    /// name them relative to the data directory: `../<name>`.
-    pub files: Vec<(String, Vec<u8>)>,
-    /// More `postgres -c` settings, after (so overriding) the usual ones.
-    pub settings: Vec<String>,
-}
-
 /// Clusters started by [`own_cluster`], stopped at exit.
 static OWN_CLUSTERS: Mutex<Vec<&'static Cluster>> = Mutex::new(Vec::new());
 
@@ -279,80 +268,17 @@ pub fn own_cluster(options: &ClusterOptions) -> Result<&'static Cluster, String>
     Ok(cluster)
 }
 
-/// A throwaway cluster owned by a watchdog process (see the module docs).
+/// A throwaway cluster ([`safe_migrate::trace::cluster::TempCluster`]: a
+/// watchdog process owns the server, see the module docs), shared by the
+/// tests of one binary.
 pub struct Cluster {
-    /// The temporary directory: `data/`, `sock/` and logs.
+    /// The cluster's directory (`data/`, `sock/` and logs) and port, kept
+    /// here so reading them takes no lock.
     root: PathBuf,
     port: u16,
-    /// The watchdog, the write end of its stdin (taken at exit) and its
-    /// stdout, where it answers `restart`.
-    watchdog: Mutex<Option<Watchdog>>,
+    /// `None` once stopped (at exit).
+    inner: Mutex<Option<TempCluster>>,
 }
-
-/// The watchdog shell and both ends of the pipes the test process holds.
-struct Watchdog {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-/// The bootstrap superuser `initdb -U` creates.
-const SUPERUSER: &str = "postgres";
-
-/// The watchdog: `$1` is the cluster root, `$2` the server bindir, `$3` the
-/// socket directory, `$4` the port; the rest are `postgres` options.
-///
-/// It runs `initdb` and then the server as its own child, so it reaps the
-/// server and nothing named postgres outlives it (a restart, too, starts the
-/// new server as the watchdog's child). It prints `ready`, or
-/// `failed` and the logs; either way it deletes the root when it is done, so
-/// a test process killed at any point leaves nothing behind.
-const WATCHDOG: &str = r#"
-trap '' INT HUP PIPE
-root=$1 bin=$2 sock=$3 port=$4
-shift 4
-exec 2>>"$root/watchdog.log"
-fail() {
-    echo "$1" >&2
-    echo failed
-    cat "$root/watchdog.log" "$root/postgres.log" 2>/dev/null
-    rm -rf "$root"
-    exit 1
-}
-start() {
-    "$bin/postgres" -D "$root/data" "$@" </dev/null >>"$root/postgres.log" 2>&1 &
-    pid=$!
-    tries=0
-    until "$bin/pg_isready" -q -h "$sock" -p "$port" -U postgres -d postgres; do
-        tries=$((tries + 1))
-        if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -gt 600 ]; then
-            kill -QUIT "$pid" 2>/dev/null
-            wait "$pid"
-            fail "the server was not ready after $tries tries"
-        fi
-        sleep 0.1
-    done
-}
-"$bin/initdb" -D "$root/data" -U postgres --auth=trust --no-sync --no-instructions \
-    -E UTF8 --locale=C >&2 || fail "initdb failed"
-start "$@"
-echo ready
-# Blocks until the test process closes the pipe or exits. A `restart` line
-# (support::restart_server) is a fast shutdown, as `pg_ctl restart -m fast`
-# does it, then a new server on the same data directory and port.
-while read -r command; do
-    if [ "$command" = restart ]; then
-        kill -INT "$pid"
-        wait "$pid"
-        start "$@"
-        echo restarted
-    fi
-done
-# SIGQUIT is an immediate shutdown; the postmaster takes its backends with it.
-kill -QUIT "$pid"
-wait "$pid"
-rm -rf "$root"
-"#;
 
 impl Cluster {
     fn start() -> Result<Cluster, String> {
@@ -360,87 +286,23 @@ impl Cluster {
     }
 
     fn start_with(options: &ClusterOptions) -> Result<Cluster, String> {
-        let bindir = server_bindir()?;
-        let owner = server_owner()?;
-        let tmp = tempfile::Builder::new()
-            .prefix("safe-migrate-pg.")
-            .tempdir_in("/tmp")
-            .map_err(|e| format!("creating a temp dir in /tmp: {e}"))?;
-        let root = tmp.path().to_path_buf();
-        let sock = root.join("sock");
-        fs::create_dir(&sock).map_err(|e| format!("creating {}: {e}", sock.display()))?;
-        if let Some((uid, gid)) = owner {
-            for dir in [&root, &sock] {
-                std::os::unix::fs::chown(dir, Some(uid), Some(gid))
-                    .map_err(|e| format!("chown {} to the postgres user: {e}", dir.display()))?;
-            }
-        }
-        fs::set_permissions(&root, fs::Permissions::from_mode(0o700))
-            .map_err(|e| format!("chmod {}: {e}", root.display()))?;
-        for (name, contents) in &options.files {
-            let path = root.join(name);
-            fs::write(&path, contents).map_err(|e| format!("writing {}: {e}", path.display()))?;
-            fs::set_permissions(&path, fs::Permissions::from_mode(0o600))
-                .map_err(|e| format!("chmod {}: {e}", path.display()))?;
-            if let Some((uid, gid)) = owner {
-                std::os::unix::fs::chown(&path, Some(uid), Some(gid))
-                    .map_err(|e| format!("chown {} to the postgres user: {e}", path.display()))?;
-            }
-        }
-
-        let port = free_port()?;
-        let mut settings = vec![
-            "listen_addresses=".to_string(),
-            format!("port={port}"),
-            format!("unix_socket_directories={}", sock.display()),
-            "fsync=off".to_string(),
-            "synchronous_commit=off".to_string(),
-            "full_page_writes=off".to_string(),
-            "max_connections=200".to_string(),
-            "shared_buffers=32MB".to_string(),
-            "max_locks_per_transaction=256".to_string(),
-            "autovacuum=off".to_string(),
-            "log_min_messages=warning".to_string(),
-        ];
-        if options.tcp {
-            settings.push("listen_addresses=127.0.0.1".to_string());
-        }
-        settings.extend(options.settings.iter().cloned());
-        let mut cmd = run_as(Command::new("sh"), owner, &root);
-        cmd.arg("-c")
-            .arg(WATCHDOG)
-            .arg("safe-migrate-pg-watchdog")
-            .arg(&root)
-            .arg(&bindir)
-            .arg(&sock)
-            .arg(port.to_string());
-        for setting in &settings {
-            cmd.arg("-c").arg(setting);
-        }
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .process_group(0);
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("spawning the watchdog shell: {e}"))?;
-        // From here on the watchdog deletes the directory.
-        let _ = tmp.keep();
-        let stdin = child.stdin.take().expect("piped stdin");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut line = String::new();
-        let _ = stdout.read_line(&mut line);
-        if line.trim() != "ready" {
-            let mut logs = String::new();
-            let _ = stdout.read_to_string(&mut logs);
-            drop(stdin);
-            let _ = child.wait();
-            return Err(format!("the test cluster did not start:\n{line}{logs}"));
-        }
+        let mut options = options.clone();
+        // More sessions than a trace needs: tests run in parallel.
+        options.settings.splice(
+            0..0,
+            [
+                "max_connections=200".to_string(),
+                "shared_buffers=32MB".to_string(),
+            ],
+        );
+        let cluster = TempCluster::start_with("safe-migrate-pg", &options).map_err(|e| match e {
+            ClusterError::NoBinaries => format!("{e}; install PostgreSQL or set {DATABASE_URL_VAR}"),
+            e => e.to_string(),
+        })?;
         let cluster = Cluster {
-            root,
-            port,
-            watchdog: Mutex::new(Some(Watchdog { child, stdin, stdout })),
+            root: cluster.root().to_path_buf(),
+            port: cluster.port(),
+            inner: Mutex::new(Some(cluster)),
         };
         register_exit_hook();
         Ok(cluster)
@@ -462,51 +324,26 @@ impl Cluster {
 
     /// A URL for `dbname` on this cluster, through the unix socket.
     pub fn url(&self, dbname: &str) -> String {
-        format!(
-            "postgres://{SUPERUSER}@/{dbname}?host={}&port={}",
-            url_encode(&self.socket_dir().to_string_lossy()),
-            self.port
-        )
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match inner.as_ref() {
+            Some(cluster) => cluster.url(dbname),
+            None => panic!("the test cluster is stopped"),
+        }
     }
 
-    /// Closes the watchdog's stdin and waits for it to stop the server.
+    /// Stops the server and deletes the cluster (dropping the [`TempCluster`]).
     fn stop(&self) {
-        let taken = match self.watchdog.lock() {
-            Ok(mut guard) => guard.take(),
-            Err(poisoned) => poisoned.into_inner().take(),
-        };
-        if let Some(Watchdog {
-            mut child,
-            stdin,
-            stdout,
-        }) = taken
-        {
-            drop(stdin);
-            drop(stdout);
-            let _ = child.wait();
-        }
+        let taken = self.inner.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(taken);
     }
 
     /// Asks the watchdog for a fast shutdown and a new server (see [`restart_server`]).
     fn restart(&self) -> Result<(), String> {
-        let mut guard = self.watchdog.lock().unwrap_or_else(|p| p.into_inner());
-        let watchdog = guard.as_mut().ok_or("the cluster is stopped")?;
-        writeln!(watchdog.stdin, "restart").map_err(|e| format!("asking the watchdog to restart: {e}"))?;
-        watchdog
-            .stdin
-            .flush()
-            .map_err(|e| format!("asking the watchdog to restart: {e}"))?;
-        let mut line = String::new();
-        watchdog
-            .stdout
-            .read_line(&mut line)
-            .map_err(|e| format!("reading the watchdog's answer: {e}"))?;
-        if line.trim() != "restarted" {
-            let mut logs = String::new();
-            let _ = watchdog.stdout.read_to_string(&mut logs);
-            return Err(format!("the test cluster did not come back:\n{line}{logs}"));
-        }
-        Ok(())
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let cluster = inner.as_mut().ok_or("the cluster is stopped")?;
+        cluster
+            .restart()
+            .map_err(|e| format!("the test cluster did not come back: {e}"))
     }
 }
 
@@ -540,101 +377,15 @@ fn register_exit_hook() {
     });
 }
 
-/// Configures `cmd` to run as `owner` (when we are root) in `dir`.
-fn run_as(mut cmd: Command, owner: Option<(u32, u32)>, dir: &Path) -> Command {
-    if let Some((uid, gid)) = owner {
-        cmd.uid(uid).gid(gid);
-    }
-    cmd.current_dir(dir);
-    cmd
-}
-
-/// `Some((uid, gid))` of the `postgres` user when we are root, else `None`.
-fn server_owner() -> Result<Option<(u32, u32)>, String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return Ok(None);
-    }
-    let from_passwd = fs::read_to_string("/etc/passwd").ok().and_then(|passwd| {
-        passwd.lines().find_map(|line| {
-            let fields: Vec<&str> = line.split(':').collect();
-            match fields.as_slice() {
-                ["postgres", _, uid, gid, ..] => Some((uid.parse().ok()?, gid.parse().ok()?)),
-                _ => None,
-            }
-        })
-    });
-    if let Some(ids) = from_passwd {
-        return Ok(Some(ids));
-    }
-    let id = |flag: &str| -> Option<u32> {
-        let out = Command::new("id").args([flag, "postgres"]).output().ok()?;
-        String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-    };
-    match (id("-u"), id("-g")) {
-        (Some(uid), Some(gid)) => Ok(Some((uid, gid))),
-        _ => Err(
-            "running as root, but there is no `postgres` user to run the server as \
-                  (initdb and postgres refuse to run as root)"
-                .to_string(),
-        ),
-    }
-}
-
-/// The directory holding `initdb`, `postgres` and `pg_isready`.
-fn server_bindir() -> Result<PathBuf, String> {
-    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if out.status.success() && has_server(&dir) {
-            return Ok(dir);
-        }
-    }
-    if let Some(path) = std::env::var_os("PATH") {
-        for dir in std::env::split_paths(&path) {
-            if has_server(&dir) {
-                // A symlinked initdb (e.g. /usr/local/bin) finds its siblings
-                // by its real path; use that directory.
-                let real = fs::canonicalize(dir.join("initdb")).ok();
-                return Ok(real
-                    .and_then(|p| p.parent().map(Path::to_path_buf))
-                    .unwrap_or(dir));
-            }
-        }
-    }
-    let mut versioned: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, bin)| has_server(bin))
-        .collect();
-    versioned.sort();
-    versioned.pop().map(|(_, bin)| bin).ok_or_else(|| {
-        "no PostgreSQL server binaries (initdb, postgres): not in `pg_config --bindir`, PATH or \
-         /usr/lib/postgresql/*/bin; install PostgreSQL or set MIGRATE_TEST_DATABASE_URL"
-            .to_string()
-    })
-}
-
 /// A client binary such as `psql`: beside the server's, else from PATH.
 pub fn pg_binary(name: &str) -> PathBuf {
     static BINDIR: OnceLock<Option<PathBuf>> = OnceLock::new();
     BINDIR
-        .get_or_init(|| server_bindir().ok())
+        .get_or_init(cluster::server_bindir)
         .as_ref()
         .map(|dir| dir.join(name))
         .filter(|p| p.is_file())
         .unwrap_or_else(|| PathBuf::from(name))
-}
-
-/// A TCP port nothing listens on right now. The server only uses it to name
-/// its socket file, but a free one keeps it from clashing with anything.
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("finding a free port: {e}"))
 }
 
 /// Replaces the database name in a `postgres://` URL.
@@ -648,17 +399,4 @@ pub fn with_dbname(url: &str, dbname: &str) -> String {
         .find('/')
         .map_or(base.len(), |i| authority_start + i);
     format!("{}/{dbname}{query}", &base[..authority_end])
-}
-
-/// Percent-encodes what a URL query value cannot hold (keeps `/`).
-fn url_encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
