@@ -16,8 +16,11 @@ mod support;
 use postgres::Client;
 use safe_migrate::lint::fixture::{POPULATE, SCHEMA};
 use safe_migrate::lint::rules::ALL;
-use safe_migrate::lint::{lint_snippet, Finding, LintSettings, Rule};
+use safe_migrate::lint::{lint_snippet, statement_locks, Finding, LintSettings, Rule};
+use safe_migrate::parse::parse_sql;
 use safe_migrate::pg::LockMode;
+use safe_migrate::pg::PgVersion;
+use safe_migrate::schema::Schema;
 use std::fmt::Write as _;
 use support::{error_text, fresh_database};
 
@@ -519,6 +522,61 @@ fn harness_reports_what_disagrees() {
         .iter()
         .any(|n| n.starts_with("wrapped: dropped BEGIN/COMMIT")));
     assert!(verdict.notes.iter().any(|n| n.starts_with("concurrent: skipped")));
+}
+
+/// The locks `statement_locks` reads from the schema model, on tables a
+/// statement does not name (the other side of a foreign key it drops or
+/// changes), are the locks PostgreSQL takes; so are the ones it names. Every
+/// table of the setup holds exactly the claimed mode, or nothing unclaimed.
+#[test]
+fn statement_locks_follow_foreign_keys_as_postgres_does() {
+    const SETUP: &str = "\
+CREATE TABLE parent (id bigint PRIMARY KEY);
+CREATE TABLE other (id bigint PRIMARY KEY);
+CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint REFERENCES parent (id), other_id bigint, note text,
+    CONSTRAINT child_other_fk FOREIGN KEY (other_id) REFERENCES other (id));
+INSERT INTO parent VALUES (1);
+INSERT INTO other VALUES (1);
+INSERT INTO child VALUES (1, 1, 1, 'x');";
+    let cases = [
+        "DROP TABLE child",
+        "ALTER TABLE child DROP COLUMN parent_id",
+        "ALTER TABLE child DROP COLUMN note",
+        "ALTER TABLE child DROP CONSTRAINT child_other_fk",
+        "ALTER TABLE child DROP CONSTRAINT child_parent_id_fkey",
+        "ALTER TABLE child ALTER COLUMN other_id TYPE integer",
+        "ALTER TABLE child ALTER COLUMN note TYPE varchar(10)",
+    ];
+    let tables = ["parent", "other", "child"].map(String::from);
+    let db = fresh_database();
+    let mut client = db.client();
+    client
+        .batch_execute(SETUP)
+        .unwrap_or_else(|e| panic!("setup: {}", error_text(&e)));
+    let mut schema = Schema::default();
+    for stmt in parse_sql(SETUP) {
+        schema.apply(&stmt, 0);
+    }
+    let mut report = String::new();
+    for sql in cases {
+        let claimed = statement_locks(&parse_sql(sql)[0], PgVersion::DEFAULT, &schema);
+        let Observed::Locks(observed) = locks_taken(&mut client, &[sql.to_string()], &tables) else {
+            panic!("{sql} did not run");
+        };
+        for (table, seen) in tables.iter().zip(observed) {
+            let claim = claimed
+                .iter()
+                .find(|(t, _)| t.name.as_str() == table)
+                .map(|(_, mode)| *mode);
+            if claim != seen {
+                let _ = writeln!(
+                    report,
+                    "{sql}: on {table} claimed {claim:?}, PostgreSQL took {seen:?}"
+                );
+            }
+        }
+    }
+    assert!(report.is_empty(), "{report}");
 }
 
 #[test]

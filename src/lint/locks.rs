@@ -3,9 +3,16 @@
 //! The modes follow the PostgreSQL docs (ALTER TABLE, CREATE INDEX, …, and
 //! "Explicit Locking"); the lock-truth tests check them against `pg_locks`
 //! on a real server. Only the strongest lock per relation is listed.
+//!
+//! Some locks fall on tables the statement does not name: dropping a table,
+//! a foreign-key column or a foreign key, or changing a foreign-key column's
+//! type, also takes ACCESS EXCLUSIVE on the referenced table (its side of
+//! the constraint's triggers goes). Those come from the schema model, so a
+//! table the history never created shows only the locks the statement names.
 
 use crate::parse::{AlterAction, ConstraintKind, Stmt, StmtKind};
-use crate::pg::{LockMode, PgVersion, QualifiedName};
+use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
+use crate::schema::{Schema, Table};
 
 /// The lock a single `ALTER TABLE` subcommand takes on its table.
 pub fn alter_action_lock(action: &AlterAction, pg: PgVersion) -> LockMode {
@@ -31,8 +38,24 @@ pub fn alter_action_lock(action: &AlterAction, pg: PgVersion) -> LockMode {
     }
 }
 
-/// The relations a statement locks, with the strongest mode on each.
-pub fn statement_locks(stmt: &Stmt, pg: PgVersion) -> Vec<(QualifiedName, LockMode)> {
+/// The tables `table`'s foreign keys reference, of the foreign keys `pick`
+/// selects (by their columns and name).
+fn referenced(table: Option<&Table>, pick: impl Fn(&[Ident], Option<&Ident>) -> bool) -> Vec<&QualifiedName> {
+    table
+        .into_iter()
+        .flat_map(|t| &t.constraints)
+        .filter_map(|c| match &c.kind {
+            ConstraintKind::ForeignKey { columns, references } if pick(columns, c.name.as_ref()) => {
+                Some(references)
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The relations a statement locks, with the strongest mode on each, as the
+/// schema model before it says.
+pub fn statement_locks(stmt: &Stmt, pg: PgVersion, schema: &Schema) -> Vec<(QualifiedName, LockMode)> {
     let mut out: Vec<(QualifiedName, LockMode)> = Vec::new();
     let mut add = |table: &QualifiedName, mode: LockMode| match out.iter_mut().find(|(t, _)| t.same(table)) {
         Some((_, m)) => *m = (*m).max(mode),
@@ -40,8 +63,29 @@ pub fn statement_locks(stmt: &Stmt, pg: PgVersion) -> Vec<(QualifiedName, LockMo
     };
     match &stmt.kind {
         StmtKind::AlterTable(a) => {
+            let known = schema.table(&a.table);
             for action in &a.actions {
                 add(&a.table, alter_action_lock(action, pg));
+                let dropped: Vec<&QualifiedName> = match action {
+                    AlterAction::DropColumn { columns, .. } => {
+                        referenced(known, |fk, _| fk.iter().any(|c| columns.contains(c)))
+                    }
+                    AlterAction::AlterType { column, .. } => referenced(known, |fk, _| fk.contains(column)),
+                    AlterAction::DropConstraint { name, .. } => referenced(known, |columns, fk| match fk {
+                        Some(fk) => fk == name,
+                        // PostgreSQL's name for it: `<table>_<columns>_fkey`.
+                        None => {
+                            let mut parts = vec![a.table.name.as_str()];
+                            parts.extend(columns.iter().map(Ident::as_str));
+                            parts.push("fkey");
+                            Ident::derived(&parts) == *name
+                        }
+                    }),
+                    _ => Vec::new(),
+                };
+                for parent in dropped {
+                    add(parent, LockMode::AccessExclusive);
+                }
                 match action {
                     AlterAction::AddConstraint { constraint, .. } => {
                         if let ConstraintKind::ForeignKey { references, .. } = &constraint.kind {
@@ -103,7 +147,12 @@ pub fn statement_locks(stmt: &Stmt, pg: PgVersion) -> Vec<(QualifiedName, LockMo
         StmtKind::Dml(d) => add(&d.table, LockMode::RowExclusive),
         StmtKind::Insert { table } => add(table, LockMode::RowExclusive),
         StmtKind::Drop(d) if d.kind == crate::parse::ObjectKind::Table => {
-            d.names.iter().for_each(|t| add(t, LockMode::AccessExclusive))
+            for name in &d.names {
+                add(name, LockMode::AccessExclusive);
+                for parent in referenced(schema.table(name), |_, _| true) {
+                    add(parent, LockMode::AccessExclusive);
+                }
+            }
         }
         StmtKind::CreateTrigger { table } => add(table, LockMode::ShareRowExclusive),
         StmtKind::Reindex(r) => {

@@ -220,9 +220,7 @@ impl Walk<'_> {
             (rule.check)(&cx, stmt, &mut out);
         }
         self.raw.extend(out.into_iter().map(|f| (Some(index), f)));
-        tx.advance(stmt, self.settings.pg_version, |t| {
-            schema.table(t).is_some_and(|t| t.created_in == Some(file_index))
-        });
+        tx.advance(stmt, self.settings.pg_version, schema, Some(file_index));
         schema.apply(stmt, file_index);
         if let StmtKind::Do(block) = &stmt.kind {
             let mut inner = tx.enter_do();

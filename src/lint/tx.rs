@@ -8,6 +8,7 @@
 use super::locks::statement_locks;
 use crate::parse::{AlterAction, Stmt, StmtKind};
 use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
+use crate::schema::Schema;
 use crate::source::FileTransaction;
 
 /// Whether a `lock_timeout` value turns the timeout on: `0` (with or
@@ -186,9 +187,14 @@ impl TxState {
         self.types_created.clear();
     }
 
-    /// Moves the state past `stmt`. `is_new` tells whether a table was
-    /// created in this file (its locks block nobody).
-    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, is_new: impl Fn(&QualifiedName) -> bool) {
+    /// Moves the state past `stmt`, with the schema model as it stood before
+    /// it. A table created in the file `file_index` (the file being linted,
+    /// when there is one) has no traffic, so its ACCESS EXCLUSIVE lock is
+    /// not counted.
+    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, file_index: Option<usize>) {
+        let is_new = |t: &QualifiedName| {
+            file_index.is_some() && schema.table(t).is_some_and(|t| t.created_in == file_index)
+        };
         match &stmt.kind {
             StmtKind::Begin => {
                 self.kind = TxKind::Explicit;
@@ -254,7 +260,7 @@ impl TxState {
                 }
             }
         }
-        for (table, mode) in statement_locks(stmt, pg) {
+        for (table, mode) in statement_locks(stmt, pg, schema) {
             if mode == LockMode::AccessExclusive
                 && !is_new(&table)
                 && !self.exclusive.iter().any(|t| t.same(&table))
@@ -277,7 +283,7 @@ mod tests {
             .iter()
             .map(|stmt| {
                 let before = tx.lock_timeout;
-                tx.advance(stmt, PgVersion::DEFAULT, |_| false);
+                tx.advance(stmt, PgVersion::DEFAULT, &Schema::default(), None);
                 before
             })
             .collect()
@@ -289,7 +295,7 @@ mod tests {
         parse_sql(sql)
             .iter()
             .map(|stmt| {
-                tx.advance(stmt, PgVersion::DEFAULT, |_| false);
+                tx.advance(stmt, PgVersion::DEFAULT, &Schema::default(), None);
                 tx.clone()
             })
             .collect()
@@ -302,13 +308,13 @@ mod tests {
         let outer = TxState::new(FileTransaction::Default, false);
         let mut inner = outer.enter_do();
         assert_eq!(inner.kind, TxKind::Implicit);
-        inner.advance(&stmts[0], PgVersion::DEFAULT, |_| false);
+        inner.advance(&stmts[0], PgVersion::DEFAULT, &Schema::default(), None);
         assert_eq!(inner.exclusive.len(), 1);
-        inner.advance(&stmts[1], PgVersion::DEFAULT, |_| false);
+        inner.advance(&stmts[1], PgVersion::DEFAULT, &Schema::default(), None);
         // COMMIT inside the body starts the next transaction of the block.
-        inner.advance(&stmts[2], PgVersion::DEFAULT, |_| false);
+        inner.advance(&stmts[2], PgVersion::DEFAULT, &Schema::default(), None);
         assert!(inner.in_transaction() && inner.exclusive.is_empty());
-        inner.advance(&stmts[3], PgVersion::DEFAULT, |_| false);
+        inner.advance(&stmts[3], PgVersion::DEFAULT, &Schema::default(), None);
 
         // Autocommit: the block committed; its session SET lasts.
         let mut after = outer.clone();
@@ -319,7 +325,7 @@ mod tests {
         let mut explicit = TxState::new(FileTransaction::Wrapped, false);
         let mut inner = explicit.enter_do();
         assert_eq!(inner.kind, TxKind::Wrapped);
-        inner.advance(&stmts[0], PgVersion::DEFAULT, |_| false);
+        inner.advance(&stmts[0], PgVersion::DEFAULT, &Schema::default(), None);
         explicit.leave_do(inner);
         assert_eq!((explicit.kind, explicit.exclusive.len()), (TxKind::Wrapped, 1));
     }

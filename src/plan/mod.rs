@@ -373,9 +373,7 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
                 group,
                 &mut builder,
             );
-            tx.advance(stmt, settings.lint.pg_version, |t| {
-                schema.table(t).is_some_and(|t| t.created_in == Some(file_index))
-            });
+            tx.advance(stmt, settings.lint.pg_version, &schema, Some(file_index));
             if matches!(stmt.kind, StmtKind::Commit | StmtKind::Rollback) {
                 group += 1;
             }
@@ -480,7 +478,7 @@ fn plan_statement(
                 reason: "DDL inside a DO block cannot be rewritten; move it out".to_string(),
             },
         });
-        b.keep(group, passthrough(stmt, text, pg));
+        b.keep(group, passthrough(stmt, text, pg, schema));
         return;
     }
     let ctx = |finding: &Finding,
@@ -578,7 +576,7 @@ fn plan_statement(
                 b.push(steps);
             }
         }
-        _ => b.keep(group, passthrough(stmt, text, pg)),
+        _ => b.keep(group, passthrough(stmt, text, pg, schema)),
     }
 }
 
@@ -637,10 +635,11 @@ fn flush_kept(
 }
 
 /// A statement that needs no rewrite, as the step that runs it unchanged.
-pub(crate) fn passthrough(stmt: &Stmt, text: &str, pg: PgVersion) -> Step {
+pub(crate) fn passthrough(stmt: &Stmt, text: &str, pg: PgVersion, schema: &Schema) -> Step {
     let sql = Sql::default().slice(SourceSlice::new(text, stmt.span));
-    let locks = lint::statement_locks(stmt, pg);
-    let strongest = locks.iter().max_by_key(|(_, m)| *m).cloned();
+    let locks = lint::statement_locks(stmt, pg, schema);
+    // The first of the strongest: the statement's own table before the other side of a key.
+    let strongest = locks.iter().rev().max_by_key(|(_, m)| *m).cloned();
     let outside = match &stmt.kind {
         StmtKind::CreateIndex(i) => i.concurrently,
         StmtKind::DropIndex(d) => d.concurrently,

@@ -28,6 +28,7 @@ pub mod render;
 use crate::lint::{lint, Finding, LintSettings, TxState};
 use crate::parse::{parse_source, StmtKind};
 use crate::pg::{LockMode, PgVersion};
+use crate::schema::Schema;
 use crate::source::{Source, Span};
 use cluster::{ClusterError, TempCluster};
 use compare::{Discrepancy, Facts, Key, SeenLock, SeenRewrite};
@@ -342,7 +343,7 @@ fn trace_file(
             _ => None,
         };
         let in_block = tx.in_transaction() && skip.is_none();
-        tx.advance(&stmt, lint.pg_version, |_| false);
+        tx.advance(&stmt, lint.pg_version, &Schema::default(), None);
         if !tx.in_transaction() {
             block.clear();
         }

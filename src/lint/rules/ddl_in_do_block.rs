@@ -100,7 +100,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         if !kinds.contains(&kind) {
             kinds.push(kind);
         }
-        for (table, mode) in statement_locks(inner, cx.pg_version()) {
+        for (table, mode) in statement_locks(inner, cx.pg_version(), cx.schema) {
             let existing = !cx.is_new(&table) && !created.contains(&table.key());
             if existing && matches!(mode.blocks(), Blocks::ReadsAndWrites | Blocks::Writes) {
                 blocking.get_or_insert(table);

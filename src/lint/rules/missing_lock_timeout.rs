@@ -64,9 +64,11 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if cx.tx.lock_timeout || is_concurrent(stmt) {
         return;
     }
-    let strongest = statement_locks(stmt, cx.pg_version())
+    let strongest = statement_locks(stmt, cx.pg_version(), cx.schema)
         .into_iter()
         .filter(|(table, mode)| *mode >= LockMode::ShareUpdateExclusive && !cx.is_new(table))
+        // The first of the strongest: the statement's own table before the other side of a key.
+        .rev()
         .max_by_key(|(_, mode)| *mode);
     let Some((table, mode)) = strongest else {
         return;

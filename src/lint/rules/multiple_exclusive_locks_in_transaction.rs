@@ -40,7 +40,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     }
     let mut held: Vec<QualifiedName> = cx.tx.exclusive.clone();
-    for (table, mode) in statement_locks(stmt, cx.pg_version()) {
+    for (table, mode) in statement_locks(stmt, cx.pg_version(), cx.schema) {
         if mode != LockMode::AccessExclusive || cx.is_new(&table) || held.iter().any(|t| t.same(&table)) {
             continue;
         }
@@ -92,6 +92,21 @@ mod tests {
             .map(|f| f.table.as_ref().unwrap().to_string())
             .collect();
         assert_eq!(tables, ["orders", "accounts", "\"Other\""]);
+    }
+
+    #[test]
+    fn counts_the_table_on_the_other_side_of_a_dropped_foreign_key() {
+        // Dropping the constraint also takes ACCESS EXCLUSIVE on `users`,
+        // which the statement does not name: the schema model knows the key.
+        let sql = "ALTER TABLE orders ADD CONSTRAINT orders_user_fk FOREIGN KEY (user_id) REFERENCES users (id) NOT VALID;\n\
+                   BEGIN;\nALTER TABLE orders DROP CONSTRAINT orders_user_fk;\nCOMMIT;";
+        let f = assert_flags(&RULE, sql);
+        assert_eq!(f.table.unwrap().to_string(), "users");
+        assert!(
+            f.message.contains("holds ACCESS EXCLUSIVE on orders"),
+            "{}",
+            f.message
+        );
     }
 
     #[test]

@@ -16,9 +16,8 @@ pub(crate) static REWRITE: Rewrite = Rewrite {
 };
 
 fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
-    Ok(vec![
-        passthrough(cx.stmt, cx.text, cx.pg_version).note("its own step: the transaction around it is split")
-    ])
+    Ok(vec![passthrough(cx.stmt, cx.text, cx.pg_version, cx.schema)
+        .note("its own step: the transaction around it is split")])
 }
 
 #[cfg(test)]
