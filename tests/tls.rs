@@ -198,3 +198,36 @@ fn sslmode_is_ignored_on_a_unix_socket_as_libpq_does() {
     let url = format!("{}&sslmode=verify-full", cluster().url("postgres"));
     assert!(!encrypted(&url).unwrap());
 }
+
+#[test]
+fn trace_connects_as_apply_does() {
+    let mut admin = apply::connect(&url("localhost", "sslmode=require")).unwrap();
+    admin.batch_execute("CREATE DATABASE trace_tls").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("V1__create.sql"), "CREATE TABLE t (id int);\n").unwrap();
+    let params = format!(
+        "sslmode=verify-full&sslrootcert={}",
+        root_cert("server.crt").display()
+    );
+    let run = |host: &str| {
+        let url = url(host, &params).replace("/postgres?", "/trace_tls?");
+        Command::new(env!("CARGO_BIN_EXE_migrate"))
+            .arg("trace")
+            .arg(dir.path())
+            .args(["--database-url", &url])
+            .output()
+            .unwrap()
+    };
+    let out = run("wrong.invalid");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("hostname mismatch"), "{stderr}");
+    let out = run("localhost");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("V1__create.sql"));
+}

@@ -544,6 +544,16 @@ pub fn redact_url(url: &str) -> String {
 /// says (libpq's meaning, `prefer` by default; see [`tls`]). No message
 /// built here contains the password.
 pub fn connect(url: &str) -> Result<postgres::Client, ApplyError> {
+    connect_as(url, "safe-migrate apply", |_| {})
+}
+
+/// [`connect`] as `application_name`, with `configure` applied to the
+/// connection settings first (a notice callback, say).
+pub fn connect_as(
+    url: &str,
+    application_name: &str,
+    configure: impl FnOnce(&mut postgres::Config),
+) -> Result<postgres::Client, ApplyError> {
     use postgres::config::SslMode as Negotiate;
     use tls::SslMode;
     let shown = redact_url(url);
@@ -555,7 +565,8 @@ pub fn connect(url: &str) -> Result<postgres::Client, ApplyError> {
     let mut config: postgres::Config = rest
         .parse()
         .map_err(|e: postgres::Error| bad_url(scrub(&e.to_string(), url)))?;
-    config.application_name("safe-migrate apply");
+    config.application_name(application_name);
+    configure(&mut config);
     let password = config
         .get_password()
         .map(|p| String::from_utf8_lossy(p).into_owned());

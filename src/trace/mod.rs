@@ -74,7 +74,8 @@ pub struct TraceSettings {
 pub enum TraceError {
     #[error(transparent)]
     Cluster(#[from] ClusterError),
-    #[error("cannot connect to the database: {message}")]
+    /// `message` says what could not be reached, and why.
+    #[error("{message}")]
     Connect { message: String },
     #[error("database {database} holds migration history (schema safe_migrate)")]
     HasHistory { database: String },
@@ -227,7 +228,7 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
                 let cluster = TempCluster::start()?;
                 let mut admin = postgres::Client::connect(&cluster.url("postgres"), postgres::NoTls)
                     .map_err(|e| TraceError::Connect {
-                        message: error_text(&e),
+                        message: format!("cannot connect to the throwaway server: {}", error_text(&e)),
                     })?;
                 admin
                     .batch_execute("CREATE DATABASE trace")
@@ -236,9 +237,7 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
                 (Some(cluster), url)
             }
         };
-    let mut session = Session::connect(&url).map_err(|e| TraceError::Connect {
-        message: error_text(&e),
-    })?;
+    let mut session = Session::connect(&url).map_err(|message| TraceError::Connect { message })?;
     let row = session
         .client()
         .query_one(

@@ -23,7 +23,7 @@
 //! statement's.
 
 use crate::pg::{Ident, LockMode};
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -119,24 +119,39 @@ pub(crate) fn error_text(e: &postgres::Error) -> String {
 }
 
 impl Session {
-    /// Connects twice to `url`.
-    pub fn connect(url: &str) -> Result<Session, postgres::Error> {
+    /// Connects twice to `url`, with TLS as its `sslmode` says (as `migrate
+    /// apply` connects: [`crate::apply::connect`]).
+    pub fn connect(url: &str) -> Result<Session, String> {
         let notes = Arc::new(Mutex::new(Vec::new()));
-        let mut config: postgres::Config = url.parse()?;
         let sink = Arc::clone(&notes);
-        config.notice_callback(move |notice| {
-            let message = notice.message();
-            if NOTE_PREFIXES.iter().any(|p| message.starts_with(p)) {
-                if let Ok(mut notes) = sink.lock() {
-                    notes.push(message.to_string());
+        let notice = |config: &mut postgres::Config| {
+            config.notice_callback(move |notice| {
+                let message = notice.message();
+                if NOTE_PREFIXES.iter().any(|p| message.starts_with(p)) {
+                    if let Ok(mut notes) = sink.lock() {
+                        notes.push(message.to_string());
+                    }
                 }
-            }
-        });
-        let mut client = config.connect(NoTls)?;
-        let poller = url.parse::<postgres::Config>()?.connect(NoTls)?;
+            });
+        };
+        let name = "safe-migrate trace";
+        let mut client = crate::apply::connect_as(url, name, notice).map_err(|e| e.to_string())?;
+        let mut poller = crate::apply::connect_as(url, name, |_| {}).map_err(|e| e.to_string())?;
+        let setup = |e: postgres::Error| {
+            format!(
+                "setting up the trace session: {}",
+                crate::apply::run::error_text(&e)
+            )
+        };
         // A statement blocked by someone else's lock fails instead of hanging.
-        client.batch_execute("SET lock_timeout = '30s'; SET client_min_messages = debug1")?;
-        let pid = client.query_one("SELECT pg_backend_pid()", &[])?.get(0);
+        client
+            .batch_execute("SET lock_timeout = '30s'; SET client_min_messages = debug1")
+            .map_err(setup)?;
+        let pid = client
+            .query_one("SELECT pg_backend_pid()", &[])
+            .map_err(setup)?
+            .get(0);
+        poller.batch_execute("SELECT 1").map_err(setup)?;
         Ok(Session {
             client,
             poller,
