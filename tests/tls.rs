@@ -14,6 +14,7 @@ use safe_migrate::apply::{self, ApplyError};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
+use support::migrate::{assert_exit, migrate, migrations};
 use support::{own_cluster, Cluster, ClusterOptions};
 
 /// Makes a self-signed certificate and key for `localhost` in `dir`.
@@ -154,25 +155,26 @@ fn disable_connects_in_the_clear_and_prefer_encrypts() {
     assert!(!encrypted(&url("localhost", "sslmode=allow")).unwrap());
 }
 
-#[test]
-fn the_cli_reports_a_failed_verification_without_the_password() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("V1__create.sql"), "CREATE TABLE t (id int);\n").unwrap();
-    let secret = "tls-sekrit-7";
-    let params = format!(
+/// A migrations directory with one migration.
+fn one_migration() -> tempfile::TempDir {
+    migrations(&[("V1__create.sql", "CREATE TABLE t (id int);\n")])
+}
+
+/// The TLS parameters that verify the server's certificate and host name.
+fn verify_full() -> String {
+    format!(
         "sslmode=verify-full&sslrootcert={}",
         root_cert("server.crt").display()
-    );
+    )
+}
+
+#[test]
+fn the_cli_reports_a_failed_verification_without_the_password() {
+    let dir = one_migration();
+    let secret = "tls-sekrit-7";
     let run = |host: &str| {
-        let url = url(host, &params).replacen("postgres@", &format!("postgres:{secret}@"), 1);
-        Command::new(env!("CARGO_BIN_EXE_migrate"))
-            .arg("status")
-            .arg(dir.path())
-            .args(["--database-url", &url])
-            .current_dir(dir.path())
-            .env_remove("DATABASE_URL")
-            .output()
-            .unwrap()
+        let url = url(host, &verify_full()).replacen("postgres@", &format!("postgres:{secret}@"), 1);
+        migrate(dir.path(), &url, &["status"])
     };
     let out = run("wrong.invalid");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -184,12 +186,7 @@ fn the_cli_reports_a_failed_verification_without_the_password() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains(secret));
 
     let out = run("localhost");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("pending"));
 }
 
@@ -203,31 +200,16 @@ fn sslmode_is_ignored_on_a_unix_socket_as_libpq_does() {
 fn trace_connects_as_apply_does() {
     let mut admin = apply::connect(&url("localhost", "sslmode=require")).unwrap();
     admin.batch_execute("CREATE DATABASE trace_tls").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("V1__create.sql"), "CREATE TABLE t (id int);\n").unwrap();
-    let params = format!(
-        "sslmode=verify-full&sslrootcert={}",
-        root_cert("server.crt").display()
-    );
+    let dir = one_migration();
     let run = |host: &str| {
-        let url = url(host, &params).replace("/postgres?", "/trace_tls?");
-        Command::new(env!("CARGO_BIN_EXE_migrate"))
-            .arg("trace")
-            .arg(dir.path())
-            .args(["--database-url", &url])
-            .output()
-            .unwrap()
+        let url = url(host, &verify_full()).replace("/postgres?", "/trace_tls?");
+        migrate(dir.path(), &url, &["trace"])
     };
     let out = run("wrong.invalid");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("hostname mismatch"), "{stderr}");
     let out = run("localhost");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("V1__create.sql"));
 }
