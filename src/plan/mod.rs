@@ -17,7 +17,7 @@ pub mod rewrites;
 pub mod sql;
 
 use crate::lint::{self, Finding, LintSettings, Severity, TxState};
-use crate::parse::{parse_source, AlterAction, Stmt, StmtKind};
+use crate::parse::{parse_source_indexed, AlterAction, Stmt, StmtKind};
 use crate::pg::{LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
 use crate::source::{MigrationFile, Source, Span};
@@ -341,11 +341,14 @@ impl Default for PlanSettings {
 /// assert!(plan.migrations[1].steps.iter().any(|s| s.kind == StepKind::Concurrent));
 /// ```
 pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
-    let outcome = lint::lint(sources, &settings.lint);
+    // Each file is parsed once, for the linter and for the plan.
+    let mut linter = lint::Linter::new(&settings.lint);
     let mut schema = Schema::default();
     let mut migrations = Vec::new();
-    for (file_index, file) in outcome.files.into_iter().enumerate() {
-        let stmts = parse_source(&file.source);
+    for (file_index, source) in sources.into_iter().enumerate() {
+        let indexed = parse_source_indexed(&source);
+        let file = linter.file(source, &indexed);
+        let stmts: Vec<Stmt> = indexed.into_iter().map(|(_, stmt)| stmt).collect();
         let mut builder = Builder::default();
         let mut tx = TxState::new(file.source.transaction, settings.lint.assume_in_transaction);
         let mut group = 0usize;
