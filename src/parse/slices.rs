@@ -6,7 +6,7 @@
 //! clause or an `UPDATE`'s `SET` list. These functions find them; all spans
 //! are relative to the statement text they are given.
 
-use super::tokens::{tokenize, Tok};
+use super::tokens::{comma_separated, tokenize, Tok};
 use crate::source::Span;
 use sqlparser::tokenizer::Token;
 
@@ -61,29 +61,7 @@ pub fn alter_actions(stmt: &str) -> Vec<Span> {
     if toks.get(i).is_some_and(|t| t.token == Token::Mul) {
         i += 1;
     }
-    let mut spans = Vec::new();
-    let mut depth = 0usize;
-    let mut start: Option<usize> = None;
-    let mut end = 0;
-    for t in &toks[i.min(toks.len())..] {
-        match t.token {
-            Token::LParen => depth += 1,
-            Token::RParen => depth = depth.saturating_sub(1),
-            Token::Comma if depth == 0 => {
-                if let Some(s) = start.take() {
-                    spans.push(Span::new(s, end));
-                }
-                continue;
-            }
-            _ => {}
-        }
-        start.get_or_insert(t.span.start);
-        end = t.span.end;
-    }
-    if let Some(s) = start {
-        spans.push(Span::new(s, end));
-    }
-    spans
+    comma_separated(&toks[i.min(toks.len())..])
 }
 
 /// Keywords that end a column's `DEFAULT` expression.

@@ -582,11 +582,18 @@ fn alter(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
 
 /// The byte spans of the comma-separated subcommands from the cursor on.
 fn split_actions(c: &mut Cursor) -> Vec<Span> {
+    let spans = comma_separated(&c.toks[c.pos..]);
+    c.pos = c.toks.len();
+    spans
+}
+
+/// The byte spans of the parts of `toks` between commas outside parentheses.
+pub(super) fn comma_separated(toks: &[Tok]) -> Vec<Span> {
     let mut spans = Vec::new();
     let mut depth = 0usize;
     let mut start: Option<usize> = None;
     let mut end = 0;
-    for tok in &c.toks[c.pos..] {
+    for tok in toks {
         match tok.token {
             Token::LParen => depth += 1,
             Token::RParen => depth = depth.saturating_sub(1),
@@ -604,7 +611,6 @@ fn split_actions(c: &mut Cursor) -> Vec<Span> {
     if let Some(s) = start {
         spans.push(Span::new(s, end));
     }
-    c.pos = c.toks.len();
     spans
 }
 
