@@ -257,25 +257,14 @@ pub fn begin_migration(
     checksum: &str,
 ) -> Result<(), ApplyError> {
     let s = q(schema);
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count)
-                 VALUES ($1, $2, $3, $4, 'running', $5)
-                 ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum,
-                   applied_sql = EXCLUDED.applied_sql, status = 'running', step_count = EXCLUDED.step_count,
-                   error = NULL, started_at = now(), finished_at = NULL, duration = NULL"
-            ),
-            &[
-                &version,
-                &m.file.name,
-                &checksum,
-                &m.text,
-                &(m.steps.len() as i32),
-            ],
-        )
-        .map_err(|e| err(schema, e))?;
-    Ok(())
+    let sql = format!(
+        "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count)
+         VALUES ($1, $2, $3, $4, 'running', $5)
+         ON CONFLICT (version) DO UPDATE SET name = EXCLUDED.name, checksum = EXCLUDED.checksum,
+           applied_sql = EXCLUDED.applied_sql, status = 'running', step_count = EXCLUDED.step_count,
+           error = NULL, started_at = now(), finished_at = NULL, duration = NULL"
+    );
+    insert_migration(client, schema, &sql, version, m, checksum)
 }
 
 /// Records a migration another tool applied (`apply --adopt`) as applied,
@@ -289,23 +278,42 @@ pub fn adopt_migration(
     checksum: &str,
 ) -> Result<(), ApplyError> {
     let s = q(schema);
-    client
-        .execute(
-            &format!(
-                "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count,
-                                             finished_at, duration)
-                 VALUES ($1, $2, $3, $4, 'applied', $5, now(), interval '0')
-                 ON CONFLICT (version) DO NOTHING"
-            ),
-            &[
-                &version,
-                &m.file.name,
-                &checksum,
-                &m.text,
-                &(m.steps.len() as i32),
-            ],
-        )
-        .map_err(|e| err(schema, e))?;
+    let sql = format!(
+        "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count,
+                                     finished_at, duration)
+         VALUES ($1, $2, $3, $4, 'applied', $5, now(), interval '0')
+         ON CONFLICT (version) DO NOTHING"
+    );
+    insert_migration(client, schema, &sql, version, m, checksum)
+}
+
+/// Runs `sql`, an insert of a migration row, with the row's values as
+/// `$1`…`$5`: version, name, checksum, text, step count.
+fn insert_migration(
+    client: &mut impl GenericClient,
+    schema: &str,
+    sql: &str,
+    version: &str,
+    m: &MigrationPlan,
+    checksum: &str,
+) -> Result<(), ApplyError> {
+    let steps = m.steps.len() as i32;
+    execute(
+        client,
+        schema,
+        sql,
+        &[&version, &m.file.name, &checksum, &m.text, &steps],
+    )
+}
+
+/// Runs one statement on the history tables.
+fn execute(
+    client: &mut impl GenericClient,
+    schema: &str,
+    sql: &str,
+    params: &[&(dyn postgres::types::ToSql + Sync)],
+) -> Result<(), ApplyError> {
+    client.execute(sql, params).map_err(|e| err(schema, e))?;
     Ok(())
 }
 
@@ -320,13 +328,12 @@ pub fn forget_steps_from(
 ) -> Result<(), ApplyError> {
     let s = q(schema);
     let first = (from + usize::from(keep_cursor)) as i32;
-    client
-        .execute(
-            &format!("DELETE FROM {s}.steps WHERE version = $1 AND step >= $2"),
-            &[&version, &first],
-        )
-        .map_err(|e| err(schema, e))?;
-    Ok(())
+    execute(
+        client,
+        schema,
+        &format!("DELETE FROM {s}.steps WHERE version = $1 AND step >= $2"),
+        &[&version, &first],
+    )
 }
 
 /// Records a step's state (inside the step's own transaction when it has one).
@@ -373,16 +380,15 @@ pub fn finish_migration(
     version: &str,
 ) -> Result<(), ApplyError> {
     let s = q(schema);
-    client
-        .execute(
-            &format!(
-                "UPDATE {s}.migrations SET status = 'applied', finished_at = now(), \
-                 duration = now() - started_at, error = NULL WHERE version = $1"
-            ),
-            &[&version],
-        )
-        .map_err(|e| err(schema, e))?;
-    Ok(())
+    execute(
+        client,
+        schema,
+        &format!(
+            "UPDATE {s}.migrations SET status = 'applied', finished_at = now(), \
+             duration = now() - started_at, error = NULL WHERE version = $1"
+        ),
+        &[&version],
+    )
 }
 
 /// Marks a migration failed with the error message.
@@ -393,11 +399,10 @@ pub fn fail_migration(
     error: &str,
 ) -> Result<(), ApplyError> {
     let s = q(schema);
-    client
-        .execute(
-            &format!("UPDATE {s}.migrations SET status = 'failed', error = $2 WHERE version = $1"),
-            &[&version, &error],
-        )
-        .map_err(|e| err(schema, e))?;
-    Ok(())
+    execute(
+        client,
+        schema,
+        &format!("UPDATE {s}.migrations SET status = 'failed', error = $2 WHERE version = $1"),
+        &[&version, &error],
+    )
 }
