@@ -8,7 +8,7 @@
 //! character of a word at each step of its keyword search. On migration
 //! files that is more than half of sqlparser's whole parse time. Here a word
 //! is one slice copied once, a string or comment is found with `memchr`, and
-//! the keyword search compares bytes upper-cased once.
+//! keywords are looked up in a hash table.
 //!
 //! What is read here: ASCII words and keywords, `"quoted"` identifiers,
 //! `'strings'` (with `''`), `$$`/`$tag$` strings and `$1` placeholders,
