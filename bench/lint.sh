@@ -15,8 +15,10 @@
 # lint CPU / floor CPU (each run's lint against the floor run next to it, so
 # a machine that slows down for a while slows both). The floor's CPU is
 # measured in-process (getrusage) around the sqlparser loop only; reading and
-# splitting are shown apart. --instructions also counts instructions with
-# valgrind (callgrind): repeatable whatever else the machine runs.
+# splitting are shown apart. Then lint's max RSS on the first tenth of the
+# files, and how much it grows per file beyond. --instructions also counts
+# instructions with valgrind (callgrind): repeatable whatever else the
+# machine runs.
 set -euo pipefail
 
 runs=5
@@ -109,6 +111,21 @@ awk -v l="$l_cpu" -v f="$f_cpu" -v w="$l_wall" -v r="$l_rss" -v q="$ratio" 'BEGI
     printf "lint CPU / wall           %.2f    (cores in use)\n", l / w
     printf "lint max RSS              %.1f MB (target <= 30 MB)\n", r / 1024
 }'
+
+# Memory against history length: the same corpus cut to a tenth (its first
+# files), max RSS of 3 runs each.
+small=$((files / 10))
+if [ "$small" -ge 1 ]; then
+    mkdir "$work/small"
+    find "$corpus" -name '*.sql' | sort -V | head -n "$small" | xargs -I{} cp {} "$work/small/"
+    s_rss=$(for _ in 1 2 3; do
+        /usr/bin/time -v "$migrate" lint --format json --fail-on never "$work/small" > /dev/null 2> "$work/time.txt"
+        field "Maximum resident set size" "$work/time.txt"
+    done | median)
+    awk -v s="$s_rss" -v l="$l_rss" -v n="$small" -v N="$files" 'BEGIN {
+        printf "lint max RSS at %d files   %.1f MB: %.2f KB more per file up to %d (the schema model)\n", n, s / 1024, (l - s) / (N - n), N
+    }'
+fi
 
 if [ "$instructions" = 1 ]; then
     if ! command -v valgrind > /dev/null; then
