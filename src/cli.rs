@@ -465,7 +465,7 @@ pub fn lint_paths(run: &LintRun) -> Result<(LintOutcome, Vec<DiscoveryWarning>),
 /// One helper thread per extra core takes the next file index from a shared
 /// counter; this thread lints the next file in order when it has arrived and
 /// otherwise parses a file itself instead of waiting, so two cores stay busy
-/// without a third thread competing for them. At most [`IN_FLIGHT`] parsed
+/// without a third thread competing for them. At most `IN_FLIGHT` parsed
 /// files wait here, so memory does not grow with the number of files. The
 /// result is [`crate::lint::lint`]'s over [`source::read`] of every file; a
 /// read error is the first in history order.

@@ -4,13 +4,13 @@
 //!
 //! sqlparser (PostgreSQL dialect) is the parser; its AST stays inside this
 //! module. Each statement is tokenized once, into sqlparser's own tokens:
-//! by [`lexer`], a byte-level fast path that gives exactly what sqlparser's
+//! by `lexer`, a byte-level fast path that gives exactly what sqlparser's
 //! tokenizer gives for the shapes migrations are made of, or by sqlparser's
 //! tokenizer for anything else. The statement kinds it rejects
 //! but a lock linter must see (`DROP INDEX CONCURRENTLY`, `REINDEX`, `DO`,
 //! `ALTER SEQUENCE`, `CLUSTER`, `VACUUM (…)`, `ALTER DOMAIN`, `CREATE INDEX …
 //! ON ONLY`, some `ALTER TABLE` forms…) are recognised from the tokenizer's
-//! output in [`tokens`], as are the few kinds whose facts are all in their
+//! output in `tokens`, as are the few kinds whose facts are all in their
 //! first tokens (`COMMENT ON`, `GRANT`, `INSERT INTO t`, `BEGIN`, a simple
 //! `SET`…), which skip the parser. Anything else becomes
 //! [`StmtKind::Unparsed`] with the parser's message, so one bad statement
