@@ -27,6 +27,7 @@
 //! on every statement of the shared corpus and the examples, and a property
 //! test does on generated SQL-like text.
 
+use super::tokens::Tok;
 use sqlparser::ast::DollarQuotedString;
 use sqlparser::dialect::PostgreSqlDialect;
 use sqlparser::keywords::{Keyword, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
@@ -48,18 +49,38 @@ pub(super) fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, TokenizerError> 
 /// The fast path alone: `None` when `sql` holds something it leaves to
 /// sqlparser's tokenizer.
 pub(super) fn fast(sql: &str) -> Option<Vec<TokenWithSpan>> {
-    let mut lexer = Lexer {
-        text: sql,
-        bytes: sql.as_bytes(),
-        pos: 0,
-        line: 1,
-        col: 1,
-        // About one token per four bytes; capped so a huge statement grows
-        // its vector instead of reserving it all up front.
-        out: Vec::with_capacity((sql.len() / 4).clamp(4, 4096)),
-    };
+    let mut lexer = Lexer::new(sql, Out::Spans(Vec::with_capacity(capacity(sql))));
     lexer.run()?;
-    Some(lexer.out)
+    match lexer.out {
+        Out::Spans(tokens) => Some(tokens),
+        Out::Significant(_) => None,
+    }
+}
+
+/// The fast path's tokens without whitespace and comments, each with its
+/// byte range in `sql` (what [`super::tokens::tokenize`] makes of sqlparser's
+/// tokens, without going through lines and columns); `None` as [`fast`].
+pub(super) fn significant(sql: &str) -> Option<Vec<Tok>> {
+    let mut lexer = Lexer::new(sql, Out::Significant(Vec::with_capacity(capacity(sql) / 2)));
+    lexer.run()?;
+    match lexer.out {
+        Out::Significant(tokens) => Some(tokens),
+        Out::Spans(_) => None,
+    }
+}
+
+/// About one token per four bytes; capped so a huge statement grows its
+/// vector instead of reserving it all up front.
+fn capacity(sql: &str) -> usize {
+    (sql.len() / 4).clamp(4, 4096)
+}
+
+/// What the lexer makes.
+enum Out {
+    /// sqlparser's tokens with its line and column spans.
+    Spans(Vec<TokenWithSpan>),
+    /// The significant tokens with byte spans.
+    Significant(Vec<Tok>),
 }
 
 /// Characters after which sqlparser keeps reading a custom operator
@@ -140,10 +161,24 @@ struct Lexer<'a> {
     /// in characters.
     line: u64,
     col: u64,
-    out: Vec<TokenWithSpan>,
+    /// Where the token being read starts.
+    token_start: usize,
+    out: Out,
 }
 
-impl Lexer<'_> {
+impl<'a> Lexer<'a> {
+    fn new(text: &'a str, out: Out) -> Lexer<'a> {
+        Lexer {
+            text,
+            bytes: text.as_bytes(),
+            pos: 0,
+            line: 1,
+            col: 1,
+            token_start: 0,
+            out,
+        }
+    }
+
     fn peek(&self, ahead: usize) -> Option<u8> {
         self.bytes.get(self.pos + ahead).copied()
     }
@@ -176,8 +211,18 @@ impl Lexer<'_> {
     }
 
     fn push(&mut self, start: Location, token: Token) {
-        let span = Span::new(start, self.location());
-        self.out.push(TokenWithSpan { token, span });
+        let end = self.location();
+        match &mut self.out {
+            Out::Spans(tokens) => tokens.push(TokenWithSpan {
+                token,
+                span: Span::new(start, end),
+            }),
+            Out::Significant(_) if matches!(token, Token::Whitespace(_)) => {}
+            Out::Significant(tokens) => tokens.push(Tok {
+                token,
+                span: crate::source::Span::new(self.token_start, self.pos),
+            }),
+        }
     }
 
     /// One ASCII token of `n` bytes.
@@ -189,6 +234,7 @@ impl Lexer<'_> {
 
     fn run(&mut self) -> Option<()> {
         while let Some(b) = self.peek(0) {
+            self.token_start = self.pos;
             let next = self.peek(1);
             match b {
                 b' ' => self.simple(1, Token::Whitespace(Whitespace::Space)),
@@ -456,7 +502,7 @@ impl Lexer<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{fast, keyword, Keyword, Token, Tokenizer, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
+    use super::{fast, keyword, significant, Keyword, Token, Tokenizer, ALL_KEYWORDS, ALL_KEYWORDS_INDEX};
     use proptest::prelude::*;
     use sqlparser::dialect::{Dialect, PostgreSqlDialect};
 
@@ -467,13 +513,20 @@ mod tests {
     }
 
     /// The fast path either leaves `sql` to sqlparser or gives exactly its
-    /// tokens and spans. Returns whether it read `sql`.
+    /// tokens and spans, and the significant tokens with the byte ranges
+    /// `tokens::significant` finds for them. Returns whether it read `sql`.
     fn check(sql: &str) -> bool {
-        let Some(ours) = fast(sql) else {
+        let ours = fast(sql);
+        assert_eq!(ours.is_some(), significant(sql).is_some(), "{sql:?}");
+        let Some(ours) = ours else {
             return false;
         };
         match sqlparser(sql) {
-            Ok(theirs) => assert_eq!(ours, theirs, "tokens differ for {sql:?}"),
+            Ok(theirs) => {
+                assert_eq!(ours, theirs, "tokens differ for {sql:?}");
+                let located = crate::parse::tokens::significant(sql, theirs);
+                assert_eq!(significant(sql), Some(located), "byte spans differ for {sql:?}");
+            }
             Err(e) => panic!("sqlparser rejects {sql:?} ({e}) but the fast path read it"),
         }
         true

@@ -37,9 +37,11 @@ fn top_level(toks: &[Tok]) -> Vec<usize> {
 
 /// The spans of the comma-separated subcommands of an `ALTER TABLE`.
 pub fn alter_actions(stmt: &str) -> Vec<Span> {
-    let Some(toks) = tokenize(stmt) else {
-        return Vec::new();
-    };
+    tokenize(stmt).map_or_else(Vec::new, |toks| action_spans(&toks))
+}
+
+/// [`alter_actions`] over the statement's tokens.
+fn action_spans(toks: &[Tok]) -> Vec<Span> {
     let mut i = 0;
     for words in [&["ALTER"][..], &["TABLE"], &["IF", "EXISTS"], &["ONLY"]] {
         if words
@@ -120,7 +122,7 @@ pub fn column_definitions(stmt: &str) -> Vec<(Ident, Span)> {
             }
         }
     } else {
-        for action in alter_actions(stmt) {
+        for action in action_spans(&toks) {
             let mut at = toks.iter().position(|t| t.span.start == action.start);
             let mut skip = |word: &str| {
                 if let Some(i) = at.filter(|&i| toks.get(i).is_some_and(|t| is_word(t, word))) {

@@ -17,6 +17,7 @@ use sqlparser::keywords::Keyword;
 use sqlparser::tokenizer::{Token, TokenWithSpan, Word};
 
 /// A significant token with its byte range in the statement.
+#[derive(Debug, PartialEq)]
 pub(super) struct Tok {
     pub(super) token: Token,
     pub(super) span: Span,
@@ -131,13 +132,16 @@ impl<'a> Cursor<'a> {
 }
 
 pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
+    if let Some(toks) = super::lexer::significant(sql) {
+        return Some(toks);
+    }
     let tokens = super::lexer::tokenize(sql).ok()?;
     Some(significant(sql, tokens))
 }
 
 /// The tokenizer's output for `sql` without whitespace and comments, each
 /// token with its byte range.
-fn significant(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Tok> {
+pub(super) fn significant(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Tok> {
     let mut locator = Locator::new(sql);
     let mut out = Vec::with_capacity(tokens.len());
     for t in tokens {
