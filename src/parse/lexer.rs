@@ -42,8 +42,13 @@ use std::sync::OnceLock;
 pub(super) fn tokenize(sql: &str) -> Result<Vec<TokenWithSpan>, TokenizerError> {
     match fast(sql) {
         Some(tokens) => Ok(tokens),
-        None => Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location(),
+        None => slow(sql),
     }
+}
+
+/// sqlparser's own tokenizer: what the fast path leaves to it.
+pub(super) fn slow(sql: &str) -> Result<Vec<TokenWithSpan>, TokenizerError> {
+    Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize_with_location()
 }
 
 /// The fast path alone: `None` when `sql` holds something it leaves to

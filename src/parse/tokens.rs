@@ -135,7 +135,8 @@ pub(super) fn tokenize(sql: &str) -> Option<Vec<Tok>> {
     if let Some(toks) = super::lexer::significant(sql) {
         return Some(toks);
     }
-    let tokens = super::lexer::tokenize(sql).ok()?;
+    // The fast path stopped: straight to sqlparser's tokenizer.
+    let tokens = super::lexer::slow(sql).ok()?;
     Some(significant(sql, tokens))
 }
 
