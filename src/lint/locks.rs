@@ -40,12 +40,12 @@ pub fn alter_action_lock(action: &AlterAction, pg: PgVersion) -> LockMode {
 
 /// The tables `table`'s foreign keys reference, of the foreign keys `pick`
 /// selects (by their columns and name).
-fn referenced(table: Option<&Table>, pick: impl Fn(&[Ident], Option<&Ident>) -> bool) -> Vec<&QualifiedName> {
+fn referenced(table: Option<Table>, pick: impl Fn(&[Ident], Option<&Ident>) -> bool) -> Vec<QualifiedName> {
     table
         .into_iter()
-        .flat_map(|t| &t.constraints)
-        .filter_map(|c| match &c.kind {
-            ConstraintKind::ForeignKey { columns, references } if pick(columns, c.name.as_ref()) => {
+        .flat_map(|t| t.constraints())
+        .filter_map(|c| match c.kind {
+            ConstraintKind::ForeignKey { columns, references } if pick(&columns, c.name.as_ref()) => {
                 Some(references)
             }
             _ => None,
@@ -66,7 +66,7 @@ pub fn statement_locks(stmt: &Stmt, pg: PgVersion, schema: &Schema) -> Vec<(Qual
             let known = schema.table(&a.table);
             for action in &a.actions {
                 add(&a.table, alter_action_lock(action, pg));
-                let dropped: Vec<&QualifiedName> = match action {
+                let dropped: Vec<QualifiedName> = match action {
                     AlterAction::DropColumn { columns, .. } => {
                         referenced(known, |fk, _| fk.iter().any(|c| columns.contains(c)))
                     }
@@ -83,7 +83,7 @@ pub fn statement_locks(stmt: &Stmt, pg: PgVersion, schema: &Schema) -> Vec<(Qual
                     }),
                     _ => Vec::new(),
                 };
-                for parent in dropped {
+                for parent in &dropped {
                     add(parent, LockMode::AccessExclusive);
                 }
                 match action {
@@ -150,7 +150,7 @@ pub fn statement_locks(stmt: &Stmt, pg: PgVersion, schema: &Schema) -> Vec<(Qual
             for name in &d.names {
                 add(name, LockMode::AccessExclusive);
                 for parent in referenced(schema.table(name), |_, _| true) {
-                    add(parent, LockMode::AccessExclusive);
+                    add(&parent, LockMode::AccessExclusive);
                 }
             }
         }

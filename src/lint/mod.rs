@@ -229,12 +229,12 @@ pub struct LintContext<'a> {
     /// The statement's own table (the one `ALTER TABLE`, `CREATE INDEX`,
     /// `UPDATE`… name) and what the schema knows of it, looked up once for
     /// every rule: see [`LintContext::table`].
-    pub target: Option<(&'a QualifiedName, Option<&'a Table>)>,
+    pub target: Option<(&'a QualifiedName, Option<Table<'a>>)>,
 }
 
 impl<'a> LintContext<'a> {
     /// `stmt`'s own table, if it names one, with the schema's entry for it.
-    pub fn target_of(schema: &'a Schema, stmt: &'a Stmt) -> Option<(&'a QualifiedName, Option<&'a Table>)> {
+    pub fn target_of(schema: &'a Schema, stmt: &'a Stmt) -> Option<(&'a QualifiedName, Option<Table<'a>>)> {
         let table = match &stmt.kind {
             StmtKind::AlterTable(a) => &a.table,
             StmtKind::CreateIndex(i) => &i.table,
@@ -246,7 +246,7 @@ impl<'a> LintContext<'a> {
 
     /// The table named `name`, if the history created or altered it
     /// ([`Schema::table`], answered without a lookup for the statement's own table).
-    pub fn table(&self, name: &QualifiedName) -> Option<&'a Table> {
+    pub fn table(&self, name: &QualifiedName) -> Option<Table<'a>> {
         match self.target {
             Some((target, found)) if target == name => found,
             _ => self.schema.table(name),
@@ -262,6 +262,6 @@ impl<'a> LintContext<'a> {
     /// rows that traffic depends on and its locks block nobody.
     pub fn is_new(&self, table: &QualifiedName) -> bool {
         self.table(table)
-            .is_some_and(|t| t.created_in == Some(self.file_index))
+            .is_some_and(|t| t.created_in() == Some(self.file_index))
     }
 }

@@ -193,7 +193,7 @@ impl TxState {
     /// not counted.
     pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, file_index: Option<usize>) {
         let is_new = |t: &QualifiedName| {
-            file_index.is_some() && schema.table(t).is_some_and(|t| t.created_in == file_index)
+            file_index.is_some() && schema.table(t).is_some_and(|t| t.created_in() == file_index)
         };
         match &stmt.kind {
             StmtKind::Begin => {

@@ -6,93 +6,98 @@
 //! to know whether a validated `CHECK (c IS NOT NULL)` already exists. A
 //! table the history never created (a file linted alone, a table made by
 //! another tool) is unknown, and rules treat it as existing and populated.
+//!
+//! The model lives as long as the lint run and grows with the schema the
+//! history builds, so it is stored compactly: every identifier once, in
+//! [`Names`], and small fixed-size records that name them by a 4-byte
+//! [`Name`] (a column is 16 bytes, a constraint 28, an index 20). Lookups
+//! answer with views ([`Table`]) and owned copies ([`Column`],
+//! [`TableConstraint`], [`Index`]) in the parser's own types.
+
+mod names;
 
 use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
 use crate::pg::{Ident, QualifiedName};
-use std::borrow::Borrow;
-use std::collections::{HashMap, HashSet};
-use std::hash::{Hash, Hasher};
+use names::{Name, Names};
+use std::collections::HashMap;
 
-/// A relation's key: (schema, name), unqualified names in `public`
-/// ([`QualifiedName::key`]), boxed to keep the model small.
-type Key = (Box<str>, Box<str>);
+/// A relation's key: its schema (`public` for an unqualified name, see
+/// [`QualifiedName::resolved_schema`]) and its name.
+type Key = (Name, Name);
 
-/// The key `name` is stored under.
-fn stored(name: &QualifiedName) -> Key {
-    (name.resolved_schema().into(), name.name.as_str().into())
+/// A relation name as a statement wrote it: the schema only when it was
+/// written, so that messages and generated SQL name it the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Rel {
+    schema: Option<Name>,
+    name: Name,
 }
 
-/// A key to look up without building one: a stored [`Key`], or a
-/// [`QualifiedName`] as it resolves. Both hash and compare as the pair of
-/// `&str`s, as `(String, String)` itself hashes.
-trait KeyView {
-    fn pair(&self) -> (&str, &str);
-}
+/// A file index, or none (`u32::MAX`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileIndex(u32);
 
-impl KeyView for Key {
-    fn pair(&self) -> (&str, &str) {
-        (&self.0, &self.1)
+impl FileIndex {
+    const NONE: FileIndex = FileIndex(u32::MAX);
+
+    fn of(index: usize) -> FileIndex {
+        FileIndex(
+            u32::try_from(index)
+                .ok()
+                .filter(|&i| i != u32::MAX)
+                .expect("fewer than 4 billion files"),
+        )
+    }
+
+    fn get(self) -> Option<usize> {
+        (self != FileIndex::NONE).then_some(self.0 as usize)
     }
 }
 
-impl KeyView for (&str, &str) {
-    fn pair(&self) -> (&str, &str) {
-        *self
-    }
-}
-
-impl KeyView for QualifiedName {
-    fn pair(&self) -> (&str, &str) {
-        (self.resolved_schema(), self.name.as_str())
-    }
-}
-
-impl<'a> Borrow<dyn KeyView + 'a> for Key {
-    fn borrow(&self) -> &(dyn KeyView + 'a) {
-        self
-    }
-}
-
-impl Hash for dyn KeyView + '_ {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.pair().hash(state);
-    }
-}
-
-impl PartialEq for dyn KeyView + '_ {
-    fn eq(&self, other: &Self) -> bool {
-        self.pair() == other.pair()
-    }
-}
-
-impl Eq for dyn KeyView + '_ {}
-
-/// `name` as a lookup key.
-fn key(name: &QualifiedName) -> &dyn KeyView {
-    name
+/// A run of names in [`Schema::lists`]: a constraint's or an index's columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct List {
+    start: u32,
+    len: u32,
 }
 
 /// The schema model.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Schema {
-    tables: HashMap<Key, Table>,
-    /// Index name (schema, name) → table key.
-    indexes: HashMap<Key, Index>,
+    names: Names,
+    /// `public`, the schema of unqualified names.
+    public: Name,
+    tables: HashMap<Key, TableData>,
+    /// Index key (the table's schema, the index name) → index.
+    indexes: HashMap<Key, IndexData>,
     /// Domains the history created or altered.
     domains: HashMap<Key, Domain>,
     /// Materialized views the history created → index of the file that created each.
     matviews: HashMap<Key, usize>,
-    /// One copy of each distinct column type, shared by the columns.
-    types: HashSet<TypeName>,
+    /// Each distinct column type once; columns name it by position.
+    types: Vec<TypeName>,
+    type_ids: HashMap<TypeName, u32>,
+    /// The column lists of constraints and indexes, one after another
+    /// (a dropped one's entries stay: drops are rare and small).
+    lists: Vec<Name>,
 }
 
-/// The shared copy of `ty` in `types`.
-fn shared(types: &mut HashSet<TypeName>, ty: TypeName) -> TypeName {
-    if let Some(known) = types.get(&ty) {
-        return known.clone();
+impl Default for Schema {
+    fn default() -> Schema {
+        let mut names = Names::default();
+        let public = names.intern("public");
+        Schema {
+            names,
+            public,
+            tables: HashMap::new(),
+            indexes: HashMap::new(),
+            domains: HashMap::new(),
+            matviews: HashMap::new(),
+            types: Vec::new(),
+            type_ids: HashMap::new(),
+            lists: Vec::new(),
+        }
     }
-    types.insert(ty.clone());
-    ty
 }
 
 /// A domain the history created or altered.
@@ -106,24 +111,95 @@ struct Domain {
     created_in: Option<usize>,
 }
 
-/// A table the history created.
-#[derive(Debug, Clone, Default)]
-pub struct Table {
-    /// Index of the file that created it; `None` for a table the history
-    /// only altered (created elsewhere).
-    pub created_in: Option<usize>,
-    pub columns: Vec<Column>,
-    pub constraints: Vec<TableConstraint>,
-    /// Declared `PARTITION BY`.
-    pub partitioned: bool,
-    /// `PARTITION OF parent`.
-    pub partition_of: Option<QualifiedName>,
+/// A table as stored.
+#[derive(Debug, Clone)]
+struct TableData {
+    created_in: FileIndex,
+    partitioned: bool,
+    partition_of: Option<Rel>,
+    columns: Vec<ColumnData>,
+    constraints: Vec<ConstraintData>,
+}
+
+impl TableData {
+    /// A table the history only altered.
+    fn altered() -> TableData {
+        TableData {
+            created_in: FileIndex::NONE,
+            partitioned: false,
+            partition_of: None,
+            columns: Vec::new(),
+            constraints: Vec::new(),
+        }
+    }
+
+    fn column(&self, name: Name) -> Option<&ColumnData> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+}
+
+/// A column as stored.
+#[derive(Debug, Clone)]
+struct ColumnData {
+    name: Name,
+    /// Position in [`Schema::types`].
+    ty: u32,
+    added_in: FileIndex,
+    not_null: bool,
+    primary_key: bool,
+}
+
+/// A table constraint as stored.
+#[derive(Debug, Clone)]
+struct ConstraintData {
+    name: Option<Name>,
+    validated: bool,
+    kind: KindData,
+}
+
+/// [`ConstraintKind`] as stored.
+#[derive(Debug, Clone)]
+enum KindData {
+    Check {
+        not_null_columns: List,
+    },
+    ForeignKey {
+        columns: List,
+        references: Rel,
+    },
+    Unique {
+        columns: List,
+        using_index: Option<Name>,
+    },
+    PrimaryKey {
+        columns: List,
+        using_index: Option<Name>,
+    },
+    Exclusion,
+    NotNull {
+        column: Name,
+    },
+}
+
+/// An index as stored.
+#[derive(Debug, Clone)]
+struct IndexData {
+    table: Rel,
+    columns: List,
+    unique: bool,
+    simple: bool,
+}
+
+/// A table the history created or altered, as the model holds it.
+#[derive(Clone, Copy)]
+pub struct Table<'a> {
+    schema: &'a Schema,
+    data: &'a TableData,
 }
 
 /// A column as the history left it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Column {
-    pub name: Ident,
     pub ty: TypeName,
     pub not_null: bool,
     /// Declared `PRIMARY KEY` on the column itself.
@@ -133,7 +209,7 @@ pub struct Column {
     pub added_in: Option<usize>,
 }
 
-/// A named table constraint.
+/// A table constraint.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TableConstraint {
     pub name: Option<Ident>,
@@ -153,142 +229,177 @@ pub struct Index {
     pub simple: bool,
 }
 
-impl Table {
+impl<'a> Table<'a> {
+    /// Index of the file that created it; `None` for a table the history
+    /// only altered (created elsewhere).
+    pub fn created_in(&self) -> Option<usize> {
+        self.data.created_in.get()
+    }
+
+    /// Declared `PARTITION BY`.
+    pub fn partitioned(&self) -> bool {
+        self.data.partitioned
+    }
+
+    /// `PARTITION OF parent`.
+    pub fn partition_of(&self) -> Option<QualifiedName> {
+        self.data.partition_of.map(|p| self.schema.qualified(p))
+    }
+
     /// The column named `name`.
-    pub fn column(&self, name: &Ident) -> Option<&Column> {
-        self.columns.iter().find(|c| &c.name == name)
+    pub fn column(&self, name: &Ident) -> Option<Column> {
+        let c = self.data.column(self.schema.names.find(name.as_str())?)?;
+        Some(Column {
+            ty: self.schema.types[c.ty as usize].clone(),
+            not_null: c.not_null,
+            primary_key: c.primary_key,
+            added_in: c.added_in.get(),
+        })
+    }
+
+    /// The table's constraints, in the order the history added them.
+    pub fn constraints(&self) -> impl Iterator<Item = TableConstraint> + 'a {
+        let schema = self.schema;
+        self.data.constraints.iter().map(move |c| schema.constraint(c))
     }
 
     /// Whether a validated CHECK proves `column` has no NULLs, which lets
     /// PostgreSQL 12+ skip the `SET NOT NULL` scan.
     pub fn has_validated_not_null_check(&self, column: &Ident) -> bool {
-        self.constraints.iter().any(|c| {
-            c.validated && matches!(&c.kind, ConstraintKind::Check { not_null_columns } if not_null_columns.contains(column))
+        let Some(column) = self.schema.names.find(column.as_str()) else {
+            return false;
+        };
+        self.data.constraints.iter().any(|c| {
+            c.validated
+                && matches!(c.kind, KindData::Check { not_null_columns } if self.schema.list(not_null_columns).contains(&column))
         })
     }
 
     /// The primary key's columns, when the history declared one.
     pub fn primary_key(&self) -> Option<Vec<Ident>> {
         let inline: Vec<Ident> = self
+            .data
             .columns
             .iter()
             .filter(|c| c.primary_key)
-            .map(|c| c.name.clone())
+            .map(|c| self.schema.ident(c.name))
             .collect();
         if !inline.is_empty() {
             return Some(inline);
         }
-        self.constraints.iter().find_map(|c| match &c.kind {
-            ConstraintKind::PrimaryKey { columns, .. } if !columns.is_empty() => Some(columns.clone()),
+        self.data.constraints.iter().find_map(|c| match c.kind {
+            KindData::PrimaryKey { columns, .. } if columns.len > 0 => Some(self.schema.idents(columns)),
             _ => None,
         })
     }
 
     /// The constraint named `name`.
-    pub fn constraint(&self, name: &Ident) -> Option<&TableConstraint> {
-        self.constraints.iter().find(|c| c.name.as_ref() == Some(name))
+    pub fn constraint(&self, name: &Ident) -> Option<TableConstraint> {
+        let name = self.schema.names.find(name.as_str())?;
+        self.data
+            .constraints
+            .iter()
+            .find(|c| c.name == Some(name))
+            .map(|c| self.schema.constraint(c))
     }
 }
 
-fn column_of(def: &ColumnDef, file_index: usize, types: &mut HashSet<TypeName>) -> Column {
-    Column {
-        name: def.name.clone(),
-        ty: shared(types, def.ty.storage()),
-        not_null: def.not_null || def.primary_key,
-        primary_key: def.primary_key,
-        added_in: Some(file_index),
+impl std::fmt::Debug for Table<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Table")
+            .field("created_in", &self.created_in())
+            .field("partitioned", &self.partitioned())
+            .field("partition_of", &self.partition_of())
+            .field("constraints", &self.constraints().collect::<Vec<_>>())
+            .finish_non_exhaustive()
     }
-}
-
-/// The foreign key an inline `REFERENCES` on a column definition creates.
-fn inline_foreign_key(def: &ColumnDef) -> Option<TableConstraint> {
-    Some(TableConstraint {
-        name: None,
-        kind: ConstraintKind::ForeignKey {
-            columns: vec![def.name.clone()],
-            references: def.references.clone()?,
-        },
-        validated: true,
-    })
 }
 
 impl Schema {
     /// The table named `name`, if the history created or altered it.
-    pub fn table(&self, name: &QualifiedName) -> Option<&Table> {
-        self.tables.get(key(name))
+    pub fn table(&self, name: &QualifiedName) -> Option<Table<'_>> {
+        let data = self.tables.get(&self.find_key(name)?)?;
+        Some(Table { schema: self, data })
     }
 
     /// The index named `name`.
-    pub fn index(&self, name: &QualifiedName) -> Option<&Index> {
-        self.indexes.get(key(name))
+    pub fn index(&self, name: &QualifiedName) -> Option<Index> {
+        self.indexes.get(&self.find_key(name)?).map(|i| self.index_of(i))
     }
 
     /// Indexes on `table`.
-    pub fn indexes_on<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Index> + 'a {
-        self.indexes.values().filter(move |i| i.table.same(table))
+    pub fn indexes_on<'a>(&'a self, table: &QualifiedName) -> impl Iterator<Item = Index> + 'a {
+        let key = self.find_key(table);
+        self.indexes
+            .values()
+            .filter(move |i| key.is_some_and(|k| self.resolved(i.table) == k))
+            .map(|i| self.index_of(i))
+    }
+
+    /// Indexes on `table`, with their names, by name.
+    pub fn indexes_with_names(&self, table: &QualifiedName) -> Vec<(Ident, Index)> {
+        let Some(key) = self.find_key(table) else {
+            return Vec::new();
+        };
+        let mut found: Vec<(Ident, Index)> = self
+            .indexes
+            .iter()
+            .filter(|(_, i)| self.resolved(i.table) == key)
+            .map(|(&(_, name), i)| (self.ident(name), self.index_of(i)))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
     }
 
     /// Whether `type_name` (as written in a column type) is a domain with a
     /// CHECK constraint: adding a column of such a type rewrites the table.
     pub fn is_constrained_domain(&self, type_name: &str) -> bool {
-        let (schema, name) = match type_name.rsplit_once('.') {
-            Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
-            None => ("public", type_name),
-        };
-        self.domains
-            .get(&(schema, name) as &dyn KeyView)
-            .is_some_and(|d| d.constrained)
+        self.domain(type_name).is_some_and(|d| d.constrained)
     }
 
     /// The base type of an unconstrained domain named `type_name` (as written
     /// in a column type): a change to such a domain over a binary-coercible
     /// base needs no rewrite.
     pub fn unconstrained_domain_base(&self, type_name: &str) -> Option<&TypeName> {
-        let (schema, name) = match type_name.rsplit_once('.') {
-            Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
-            None => ("public", type_name),
-        };
-        let domain = self.domains.get(&(schema, name) as &dyn KeyView)?;
+        let domain = self.domain(type_name)?;
         if domain.constrained {
             return None;
         }
         domain.base.as_ref()
     }
 
+    /// The domain named `type_name` as written in a column type.
+    fn domain(&self, type_name: &str) -> Option<&Domain> {
+        let (schema, name) = match type_name.rsplit_once('.') {
+            Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
+            None => ("public", type_name),
+        };
+        let key = (self.names.find(schema)?, self.names.find(name)?);
+        self.domains.get(&key)
+    }
+
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.domains.get(key(name)).and_then(|d| d.created_in)
+        self.domains.get(&self.find_key(name)?).and_then(|d| d.created_in)
     }
 
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.matviews.get(key(name)).copied()
-    }
-
-    /// Indexes on `table`, with their names.
-    pub fn indexes_with_names<'a>(
-        &'a self,
-        table: &'a QualifiedName,
-    ) -> impl Iterator<Item = (Ident, &'a Index)> + 'a {
-        let mut found: Vec<(Ident, &Index)> = self
-            .indexes
-            .iter()
-            .filter(move |(_, i)| i.table.same(table))
-            .map(|((_, name), i)| (Ident::new(name.clone()), i))
-            .collect();
-        found.sort_by(|a, b| a.0.cmp(&b.0));
-        found.into_iter()
+        self.matviews.get(&self.find_key(name)?).copied()
     }
 
     /// The partitions of `parent` the history created, by name.
     pub fn partitions_of(&self, parent: &QualifiedName) -> Vec<QualifiedName> {
+        let Some(key) = self.find_key(parent) else {
+            return Vec::new();
+        };
         let mut found: Vec<QualifiedName> = self
             .tables
             .iter()
-            .filter(|(_, t)| t.partition_of.as_ref().is_some_and(|p| p.same(parent)))
-            .map(|((schema, name), _)| QualifiedName {
-                schema: (&**schema != "public" || parent.schema.is_some()).then(|| Ident::new(&**schema)),
-                name: Ident::new(&**name),
+            .filter(|(_, t)| t.partition_of.is_some_and(|p| self.resolved(p) == key))
+            .map(|(&(schema, name), _)| QualifiedName {
+                schema: (schema != self.public || parent.schema.is_some()).then(|| self.ident(schema)),
+                name: self.ident(name),
             })
             .collect();
         found.sort();
@@ -296,86 +407,270 @@ impl Schema {
     }
 
     /// Tables with a foreign key that references `table`.
-    pub fn referencing<'a>(&'a self, table: &'a QualifiedName) -> impl Iterator<Item = &'a Table> + 'a {
-        self.tables.values().filter(move |t| {
-            t.constraints.iter().any(|c| {
-                matches!(&c.kind, ConstraintKind::ForeignKey { references, .. } if references.same(table))
+    pub fn referencing<'a>(&'a self, table: &QualifiedName) -> impl Iterator<Item = Table<'a>> + 'a {
+        let key = self.find_key(table);
+        self.tables
+            .values()
+            .filter(move |t| {
+                key.is_some_and(|key| {
+                    t.constraints.iter().any(
+                        |c| matches!(c.kind, KindData::ForeignKey { references, .. } if self.resolved(references) == key),
+                    )
+                })
             })
+            .map(move |data| Table { schema: self, data })
+    }
+
+    // Reading the stored records back.
+
+    /// The key `name` is stored under, if every part of it was interned
+    /// (otherwise nothing is stored under it).
+    fn find_key(&self, name: &QualifiedName) -> Option<Key> {
+        Some((
+            self.names.find(name.resolved_schema())?,
+            self.names.find(name.name.as_str())?,
+        ))
+    }
+
+    fn resolved(&self, rel: Rel) -> Key {
+        (rel.schema.unwrap_or(self.public), rel.name)
+    }
+
+    fn ident(&self, name: Name) -> Ident {
+        Ident::new(self.names.get(name))
+    }
+
+    fn qualified(&self, rel: Rel) -> QualifiedName {
+        QualifiedName {
+            schema: rel.schema.map(|s| self.ident(s)),
+            name: self.ident(rel.name),
+        }
+    }
+
+    fn list(&self, list: List) -> &[Name] {
+        &self.lists[list.start as usize..(list.start + list.len) as usize]
+    }
+
+    fn idents(&self, list: List) -> Vec<Ident> {
+        self.list(list).iter().map(|&n| self.ident(n)).collect()
+    }
+
+    fn index_of(&self, i: &IndexData) -> Index {
+        Index {
+            table: self.qualified(i.table),
+            columns: self.idents(i.columns),
+            unique: i.unique,
+            simple: i.simple,
+        }
+    }
+
+    fn constraint(&self, c: &ConstraintData) -> TableConstraint {
+        let kind = match c.kind {
+            KindData::Check { not_null_columns } => ConstraintKind::Check {
+                not_null_columns: self.idents(not_null_columns),
+            },
+            KindData::ForeignKey { columns, references } => ConstraintKind::ForeignKey {
+                columns: self.idents(columns),
+                references: self.qualified(references),
+            },
+            KindData::Unique { columns, using_index } => ConstraintKind::Unique {
+                columns: self.idents(columns),
+                using_index: using_index.map(|n| self.ident(n)),
+            },
+            KindData::PrimaryKey { columns, using_index } => ConstraintKind::PrimaryKey {
+                columns: self.idents(columns),
+                using_index: using_index.map(|n| self.ident(n)),
+            },
+            KindData::Exclusion => ConstraintKind::Exclusion,
+            KindData::NotNull { column } => ConstraintKind::NotNull {
+                column: self.ident(column),
+            },
+        };
+        TableConstraint {
+            name: c.name.map(|n| self.ident(n)),
+            kind,
+            validated: c.validated,
+        }
+    }
+
+    // Storing.
+
+    fn intern_key(&mut self, name: &QualifiedName) -> Key {
+        (
+            self.names.intern(name.resolved_schema()),
+            self.names.intern(name.name.as_str()),
+        )
+    }
+
+    fn intern_rel(&mut self, name: &QualifiedName) -> Rel {
+        Rel {
+            schema: name.schema.as_ref().map(|s| self.names.intern(s.as_str())),
+            name: self.names.intern(name.name.as_str()),
+        }
+    }
+
+    fn intern_list(&mut self, idents: &[Ident]) -> List {
+        let start = u32::try_from(self.lists.len()).expect("fewer than 4 billion listed columns");
+        for ident in idents {
+            let name = self.names.intern(ident.as_str());
+            self.lists.push(name);
+        }
+        List {
+            start,
+            len: idents.len() as u32,
+        }
+    }
+
+    fn intern_type(&mut self, ty: TypeName) -> u32 {
+        if let Some(&id) = self.type_ids.get(&ty) {
+            return id;
+        }
+        let id = u32::try_from(self.types.len()).expect("fewer than 4 billion column types");
+        self.types.push(ty.clone());
+        self.type_ids.insert(ty, id);
+        id
+    }
+
+    fn column_of(&mut self, def: &ColumnDef, file_index: usize) -> ColumnData {
+        ColumnData {
+            name: self.names.intern(def.name.as_str()),
+            ty: self.intern_type(def.ty.storage()),
+            added_in: FileIndex::of(file_index),
+            not_null: def.not_null || def.primary_key,
+            primary_key: def.primary_key,
+        }
+    }
+
+    /// The foreign key an inline `REFERENCES` on a column definition creates.
+    fn inline_foreign_key(&mut self, def: &ColumnDef) -> Option<ConstraintData> {
+        let references = self.intern_rel(def.references.as_ref()?);
+        Some(ConstraintData {
+            name: None,
+            validated: true,
+            kind: KindData::ForeignKey {
+                columns: self.intern_list(std::slice::from_ref(&def.name)),
+                references,
+            },
         })
+    }
+
+    fn constraint_data(
+        &mut self,
+        name: Option<&Ident>,
+        kind: &ConstraintKind,
+        validated: bool,
+    ) -> ConstraintData {
+        let kind = match kind {
+            ConstraintKind::Check { not_null_columns } => KindData::Check {
+                not_null_columns: self.intern_list(not_null_columns),
+            },
+            ConstraintKind::ForeignKey { columns, references } => KindData::ForeignKey {
+                columns: self.intern_list(columns),
+                references: self.intern_rel(references),
+            },
+            ConstraintKind::Unique { columns, using_index } => KindData::Unique {
+                columns: self.intern_list(columns),
+                using_index: using_index.as_ref().map(|n| self.names.intern(n.as_str())),
+            },
+            ConstraintKind::PrimaryKey { columns, using_index } => KindData::PrimaryKey {
+                columns: self.intern_list(columns),
+                using_index: using_index.as_ref().map(|n| self.names.intern(n.as_str())),
+            },
+            ConstraintKind::Exclusion => KindData::Exclusion,
+            ConstraintKind::NotNull { column } => KindData::NotNull {
+                column: self.names.intern(column.as_str()),
+            },
+        };
+        ConstraintData {
+            name: name.map(|n| self.names.intern(n.as_str())),
+            validated,
+            kind,
+        }
     }
 
     /// Applies one statement of the file with index `file_index`.
     pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
         match &stmt.kind {
             StmtKind::CreateTable(t) => {
-                if t.if_not_exists && self.tables.contains_key(key(&t.name)) {
+                if t.if_not_exists && self.table(&t.name).is_some() {
                     return;
                 }
-                let mut table = Table {
-                    created_in: Some(file_index),
-                    columns: t
-                        .columns
-                        .iter()
-                        .map(|c| column_of(c, file_index, &mut self.types))
-                        .collect(),
-                    constraints: t.columns.iter().filter_map(inline_foreign_key).collect(),
-                    partitioned: t.partitioned,
-                    partition_of: t.partition_of.clone(),
-                };
+                let columns: Vec<ColumnData> =
+                    t.columns.iter().map(|c| self.column_of(c, file_index)).collect();
+                let mut constraints: Vec<ConstraintData> = t
+                    .columns
+                    .iter()
+                    .filter_map(|c| self.inline_foreign_key(c))
+                    .collect();
                 for c in &t.constraints {
-                    table.constraints.push(TableConstraint {
-                        name: c.name.clone(),
-                        kind: c.kind.clone(),
-                        validated: true,
-                    });
+                    let data = self.constraint_data(c.name.as_ref(), &c.kind, true);
+                    constraints.push(data);
                 }
+                constraints.shrink_to_fit();
+                let partition_of = t.partition_of.as_ref().map(|p| self.intern_rel(p));
                 for col in &t.columns {
                     if col.primary_key {
                         let index = Ident::derived(&[t.name.name.as_str(), "pkey"]);
-                        self.add_index(&t.name, index, vec![col.name.clone()], true, true);
+                        self.add_index(&t.name, &index, std::slice::from_ref(&col.name), true, true);
                     }
                 }
                 for c in &t.constraints {
                     self.add_constraint_index(&t.name, c);
                 }
-                table.constraints.shrink_to_fit();
-                self.tables.insert(stored(&t.name), table);
+                let key = self.intern_key(&t.name);
+                self.tables.insert(
+                    key,
+                    TableData {
+                        created_in: FileIndex::of(file_index),
+                        partitioned: t.partitioned,
+                        partition_of,
+                        columns,
+                        constraints,
+                    },
+                );
             }
             StmtKind::CreateIndex(i) => {
                 let name = i.name.as_ref().map_or_else(
                     || Ident::derived(&[i.table.name.as_str(), "idx"]),
                     |n| n.name.clone(),
                 );
-                self.add_index(&i.table, name, i.columns.clone(), i.unique, i.simple);
+                self.add_index(&i.table, &name, &i.columns, i.unique, i.simple);
             }
             StmtKind::DropIndex(d) => {
                 for name in &d.names {
-                    self.indexes.remove(key(name));
+                    if let Some(key) = self.find_key(name) {
+                        self.indexes.remove(&key);
+                    }
                 }
             }
             StmtKind::Drop(d) => {
                 for name in &d.names {
+                    let Some(key) = self.find_key(name) else {
+                        continue;
+                    };
                     match d.kind {
                         crate::parse::ObjectKind::Table => {
-                            self.tables.remove(key(name));
+                            self.tables.remove(&key);
                         }
                         crate::parse::ObjectKind::MaterializedView => {
-                            self.matviews.remove(key(name));
+                            self.matviews.remove(&key);
                         }
                         _ => {}
                     }
                 }
             }
             StmtKind::CreateMatView { name } => {
-                self.matviews.insert(stored(name), file_index);
+                let key = self.intern_key(name);
+                self.matviews.insert(key, file_index);
             }
             StmtKind::CreateDomain {
                 name,
                 base,
                 has_check,
             } => {
+                let key = self.intern_key(name);
                 self.domains.insert(
-                    stored(name),
+                    key,
                     Domain {
                         constrained: *has_check,
                         base: Some(base.clone()),
@@ -385,7 +680,8 @@ impl Schema {
             }
             StmtKind::AlterDomain(d) => {
                 if let crate::parse::DomainAction::AddConstraint { .. } = d.action {
-                    self.domains.entry(stored(&d.name)).or_default().constrained = true;
+                    let key = self.intern_key(&d.name);
+                    self.domains.entry(key).or_default().constrained = true;
                 }
             }
             StmtKind::AlterTable(a) => {
@@ -419,51 +715,58 @@ impl Schema {
             parts.push(suffix);
             Ident::derived(&parts)
         });
-        self.add_index(table, name, columns.clone(), true, true);
+        self.add_index(table, &name, columns, true, true);
     }
 
     fn add_index(
         &mut self,
         table: &QualifiedName,
-        name: Ident,
-        columns: Vec<Ident>,
+        name: &Ident,
+        columns: &[Ident],
         unique: bool,
         simple: bool,
     ) {
-        let key = (table.resolved_schema().into(), name.as_str().into());
-        self.indexes.insert(
-            key,
-            Index {
-                table: table.clone(),
-                columns,
-                unique,
-                simple,
-            },
+        let key = (
+            self.names.intern(table.resolved_schema()),
+            self.names.intern(name.as_str()),
         );
+        let index = IndexData {
+            table: self.intern_rel(table),
+            columns: self.intern_list(columns),
+            unique,
+            simple,
+        };
+        self.indexes.insert(key, index);
     }
 
     fn alter(&mut self, name: &QualifiedName, action: &AlterAction, file_index: usize) {
         match action {
             AlterAction::RenameTable { to } => {
-                if let Some(table) = self.tables.remove(key(name)) {
-                    let new = QualifiedName {
+                let Some(old) = self.find_key(name) else {
+                    return;
+                };
+                if let Some(table) = self.tables.remove(&old) {
+                    let new = self.intern_rel(&QualifiedName {
                         schema: name.schema.clone(),
                         name: to.clone(),
-                    };
-                    for index in self.indexes.values_mut().filter(|i| i.table.same(name)) {
-                        index.table = new.clone();
+                    });
+                    let public = self.public;
+                    for index in self.indexes.values_mut() {
+                        if (index.table.schema.unwrap_or(public), index.table.name) == old {
+                            index.table = new;
+                        }
                     }
-                    self.tables.insert(stored(&new), table);
+                    self.tables.insert(self.resolved(new), table);
                 }
                 return;
             }
             AlterAction::SetSchema { schema } => {
-                if let Some(table) = self.tables.remove(key(name)) {
-                    let new = QualifiedName {
-                        schema: Some(schema.clone()),
-                        name: name.name.clone(),
-                    };
-                    self.tables.insert(stored(&new), table);
+                let Some(old) = self.find_key(name) else {
+                    return;
+                };
+                if let Some(table) = self.tables.remove(&old) {
+                    let key = (self.names.intern(schema.as_str()), old.1);
+                    self.tables.insert(key, table);
                 }
                 return;
             }
@@ -472,62 +775,108 @@ impl Schema {
         if let AlterAction::AddConstraint { constraint, .. } = action {
             self.add_constraint_index(name, constraint);
         }
-        let types = &mut self.types;
-        let table = self.tables.entry(stored(name)).or_default();
-        match action {
-            AlterAction::AddColumn { column, .. } if table.column(&column.name).is_none() => {
-                table.columns.push(column_of(column, file_index, types));
-                table.columns.shrink_to_fit();
-                table.constraints.extend(inline_foreign_key(column));
+        // What the action stores, interned before the table is borrowed.
+        let (column, added) = match action {
+            AlterAction::AddColumn { column, .. } => (Some(&column.name), Some(column)),
+            AlterAction::AlterType { column, .. }
+            | AlterAction::SetNotNull { column }
+            | AlterAction::DropNotNull { column } => (Some(column), None),
+            AlterAction::RenameColumn { from, .. } => (Some(from), None),
+            _ => (None, None),
+        };
+        let column_name = column.map(|c| self.names.intern(c.as_str()));
+        let key = self.intern_key(name);
+        let exists = |schema: &Schema| {
+            let table = schema.tables.get(&key);
+            table.is_some_and(|t| column_name.is_some_and(|c| t.column(c).is_some()))
+        };
+        let added = match added {
+            Some(def) if !exists(self) => {
+                let column = self.column_of(def, file_index);
+                Some((column, self.inline_foreign_key(def)))
             }
-            AlterAction::DropColumn { columns, .. } => table.columns.retain(|c| !columns.contains(&c.name)),
-            AlterAction::AlterType { column, ty, .. } => {
-                let ty = shared(types, ty.clone());
-                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == column) {
-                    c.ty = ty;
-                } else {
-                    table.columns.push(Column {
-                        name: column.clone(),
-                        ty,
-                        not_null: false,
-                        primary_key: false,
-                        added_in: None,
-                    });
-                }
-            }
-            AlterAction::SetNotNull { column } | AlterAction::DropNotNull { column } => {
-                let not_null = matches!(action, AlterAction::SetNotNull { .. });
-                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == column) {
-                    c.not_null = not_null;
-                }
-            }
-            AlterAction::RenameColumn { from, to } => {
-                if let Some(c) = table.columns.iter_mut().find(|c| &c.name == from) {
-                    c.name = to.clone();
-                }
-            }
+            _ => None,
+        };
+        let ty = match action {
+            AlterAction::AlterType { ty, .. } => Some(self.intern_type(ty.clone())),
+            _ => None,
+        };
+        let new_name = match action {
+            AlterAction::RenameColumn { to, .. } => Some(self.names.intern(to.as_str())),
+            _ => None,
+        };
+        let constraint = match action {
             AlterAction::AddConstraint {
                 constraint,
                 not_valid,
-            } => {
-                table.constraints.push(TableConstraint {
-                    name: constraint.name.clone(),
-                    kind: constraint.kind.clone(),
-                    validated: !not_valid,
-                });
-                table.constraints.shrink_to_fit();
+            } => Some(self.constraint_data(constraint.name.as_ref(), &constraint.kind, !not_valid)),
+            _ => None,
+        };
+        // A name never interned names nothing stored.
+        let find = |names: &Names, ident: &Ident| names.find(ident.as_str());
+        let constraint_name = match action {
+            AlterAction::ValidateConstraint { name } | AlterAction::DropConstraint { name, .. } => {
+                find(&self.names, name)
             }
-            AlterAction::ValidateConstraint { name } => {
-                for c in table
-                    .constraints
-                    .iter_mut()
-                    .filter(|c| c.name.as_ref() == Some(name))
-                {
-                    c.validated = true;
+            _ => None,
+        };
+        let dropped: Vec<Name> = match action {
+            AlterAction::DropColumn { columns, .. } => {
+                columns.iter().filter_map(|c| find(&self.names, c)).collect()
+            }
+            _ => Vec::new(),
+        };
+        let table = self.tables.entry(key).or_insert_with(TableData::altered);
+        let column = column_name.and_then(|c| table.columns.iter_mut().find(|col| col.name == c));
+        match action {
+            AlterAction::AddColumn { .. } => {
+                if let Some((column, foreign_key)) = added {
+                    table.columns.push(column);
+                    table.columns.shrink_to_fit();
+                    table.constraints.extend(foreign_key);
                 }
             }
-            AlterAction::DropConstraint { name, .. } => {
-                table.constraints.retain(|c| c.name.as_ref() != Some(name))
+            AlterAction::DropColumn { .. } => table.columns.retain(|c| !dropped.contains(&c.name)),
+            AlterAction::AlterType { .. } => {
+                let (Some(ty), Some(name)) = (ty, column_name) else {
+                    return;
+                };
+                match column {
+                    Some(c) => c.ty = ty,
+                    None => {
+                        table.columns.push(ColumnData {
+                            name,
+                            ty,
+                            added_in: FileIndex::NONE,
+                            not_null: false,
+                            primary_key: false,
+                        });
+                    }
+                }
+            }
+            AlterAction::SetNotNull { .. } | AlterAction::DropNotNull { .. } => {
+                if let Some(c) = column {
+                    c.not_null = matches!(action, AlterAction::SetNotNull { .. });
+                }
+            }
+            AlterAction::RenameColumn { .. } => {
+                if let (Some(c), Some(to)) = (column, new_name) {
+                    c.name = to;
+                }
+            }
+            AlterAction::AddConstraint { .. } => {
+                table.constraints.extend(constraint);
+                table.constraints.shrink_to_fit();
+            }
+            AlterAction::ValidateConstraint { .. } => {
+                for c in table.constraints.iter_mut() {
+                    if constraint_name.is_some() && c.name == constraint_name {
+                        c.validated = true;
+                    }
+                }
+            }
+            AlterAction::DropConstraint { .. } if constraint_name.is_some() => {
+                table.constraints.retain(|c| c.name != constraint_name);
             }
             _ => {}
         }
@@ -583,8 +932,7 @@ mod tests {
         let s = schema_after("CREATE TABLE p (id int PRIMARY KEY);\nCREATE TABLE c (p_id int REFERENCES p (id));\nALTER TABLE c ADD COLUMN q_id int REFERENCES q");
         let c = s.table(&name("c")).unwrap();
         let referenced: Vec<String> = c
-            .constraints
-            .iter()
+            .constraints()
             .filter_map(|k| match &k.kind {
                 ConstraintKind::ForeignKey { references, .. } => Some(references.to_string()),
                 _ => None,
@@ -619,5 +967,96 @@ mod tests {
         let s = schema_after("CREATE TABLE \"T\" (a int);\nALTER TABLE \"T\" RENAME TO u");
         assert!(s.table(&name("T")).is_none());
         assert!(s.table(&name("u")).is_some());
+    }
+
+    #[test]
+    fn follows_columns_constraints_and_indexes_through_alters() {
+        let s = schema_after(
+            "CREATE TABLE app.\"Orders\" (id bigint PRIMARY KEY, total int, note text, UNIQUE (total, note));\n\
+             CREATE INDEX orders_note ON app.\"Orders\" (note);\n\
+             ALTER TABLE app.\"Orders\" RENAME COLUMN total TO amount;\n\
+             ALTER TABLE app.\"Orders\" ALTER COLUMN amount TYPE bigint, ALTER COLUMN amount SET NOT NULL;\n\
+             ALTER TABLE app.\"Orders\" ALTER COLUMN seen TYPE date;\n\
+             ALTER TABLE app.\"Orders\" DROP COLUMN note;\n\
+             ALTER TABLE app.\"Orders\" ADD CONSTRAINT pos CHECK (amount IS NOT NULL) NOT VALID;\n\
+             ALTER TABLE app.\"Orders\" ADD CONSTRAINT gone CHECK (id > 0);\n\
+             ALTER TABLE app.\"Orders\" DROP CONSTRAINT gone;\n\
+             ALTER TABLE app.\"Orders\" RENAME TO orders;\n\
+             CREATE TABLE app.child (o bigint REFERENCES app.orders);",
+        );
+        let orders = QualifiedName {
+            schema: Some(Ident::new("app")),
+            name: Ident::new("orders"),
+        };
+        assert!(s
+            .table(&QualifiedName {
+                name: Ident::new("Orders"),
+                ..orders.clone()
+            })
+            .is_none());
+        let t = s.table(&orders).unwrap();
+        let amount = t.column(&Ident::new("amount")).unwrap();
+        assert_eq!((amount.ty.base.as_str(), amount.not_null), ("bigint", true));
+        assert!(t.column(&Ident::new("total")).is_none() && t.column(&Ident::new("note")).is_none());
+        let seen = t.column(&Ident::new("seen")).unwrap();
+        assert_eq!((seen.ty.base.as_str(), seen.added_in), ("date", None));
+        assert_eq!(t.primary_key(), Some(vec![Ident::new("id")]));
+        assert!(t.constraint(&Ident::new("gone")).is_none());
+        let pos = t.constraint(&Ident::new("pos")).unwrap();
+        assert!(!pos.validated && !t.has_validated_not_null_check(&Ident::new("amount")));
+        // Indexes follow the table's new name; their own names stay.
+        let names: Vec<(String, String)> = s
+            .indexes_with_names(&orders)
+            .into_iter()
+            .map(|(n, i)| (n.to_string(), i.table.to_string()))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("\"Orders_pkey\"".to_string(), "app.orders".to_string()),
+                ("\"Orders_total_note_key\"".to_string(), "app.orders".to_string()),
+                ("orders_note".to_string(), "app.orders".to_string()),
+            ]
+        );
+        let index = s
+            .index(&QualifiedName {
+                schema: Some(Ident::new("app")),
+                name: Ident::new("orders_note"),
+            })
+            .unwrap();
+        assert_eq!(
+            (index.columns, index.unique, index.simple),
+            (vec![Ident::new("note")], false, true)
+        );
+        assert!(
+            s.index(&name("orders_note")).is_none(),
+            "the index is in schema app"
+        );
+        let referencing: Vec<Option<usize>> = s.referencing(&orders).map(|t| t.created_in()).collect();
+        assert_eq!(referencing, [Some(0)]);
+        assert_eq!(s.referencing(&name("orders")).count(), 0);
+    }
+
+    #[test]
+    fn lists_partitions_as_the_parent_is_written() {
+        let s = schema_after(
+            "CREATE TABLE m (at date) PARTITION BY RANGE (at);\n\
+             CREATE TABLE m_1 PARTITION OF m FOR VALUES FROM ('2020-01-01') TO ('2021-01-01');\n\
+             CREATE TABLE s.m_2 PARTITION OF public.m FOR VALUES FROM ('2021-01-01') TO ('2022-01-01');",
+        );
+        assert!(s.table(&name("m")).unwrap().partitioned());
+        let parts: Vec<String> = s
+            .partitions_of(&name("m"))
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(parts, ["m_1", "s.m_2"]);
+        assert_eq!(
+            s.table(&name("m_1"))
+                .unwrap()
+                .partition_of()
+                .map(|p| p.to_string()),
+            Some("m".to_string())
+        );
     }
 }

@@ -56,8 +56,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             continue;
         }
         let has_validated_check = cx.table(partition).is_some_and(|t| {
-            t.constraints
-                .iter()
+            t.constraints()
                 .any(|c| c.validated && matches!(c.kind, ConstraintKind::Check { .. }))
         });
         if has_validated_check {

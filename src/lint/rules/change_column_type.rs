@@ -88,7 +88,8 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let AlterAction::AlterType { column, ty, using } = action else {
             continue;
         };
-        let old = table.and_then(|t| t.column(column)).map(|c| &c.ty);
+        let old = table.and_then(|t| t.column(column)).map(|c| c.ty);
+        let old = old.as_ref();
         // A domain without constraints stores its base type: judge the change by it.
         let target = cx.schema.unconstrained_domain_base(&ty.base).unwrap_or(ty);
         let detail = match old {

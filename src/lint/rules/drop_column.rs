@@ -59,7 +59,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             );
             let referenced: Vec<String> = table
                 .into_iter()
-                .flat_map(|t| &t.constraints)
+                .flat_map(|t| t.constraints())
                 .filter_map(|c| match &c.kind {
                     ConstraintKind::ForeignKey { columns, references } if columns.contains(column) => {
                         Some(references.to_string())

@@ -48,7 +48,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             .schema
             .table(name)
             .into_iter()
-            .flat_map(|t| &t.constraints)
+            .flat_map(|t| t.constraints())
             .filter_map(|c| match &c.kind {
                 ConstraintKind::ForeignKey { references, .. } if !references.same(name) => {
                     Some(references.to_string())

@@ -57,11 +57,13 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     };
     let finding = match (reindex.target, &reindex.name) {
         (ReindexTarget::Index, Some(index)) => {
-            let table = cx.schema.index(index).map(|i| &i.table);
-            if table.is_some_and(|t| cx.is_new(t)) {
+            let table = cx.schema.index(index).map(|i| i.table);
+            if table.as_ref().is_some_and(|t| cx.is_new(t)) {
                 return;
             }
-            let on = table.map_or_else(|| "its table".to_string(), ToString::to_string);
+            let on = table
+                .as_ref()
+                .map_or_else(|| "its table".to_string(), ToString::to_string);
             // The claim is about the index itself: that is where the ACCESS EXCLUSIVE lock is.
             Finding::new(
                 &RULE,

@@ -37,10 +37,10 @@ Each statement in its own transaction.",
 ///
 /// PG 12+ uses a validated CHECK (col IS NOT NULL), unless the same
 /// statement drops it (then the scan comes back).
-pub(crate) fn scans(table: Option<&Table>, alter: &AlterTable, column: &Ident, pg: PgVersion) -> bool {
+pub(crate) fn scans(table: Option<Table>, alter: &AlterTable, column: &Ident, pg: PgVersion) -> bool {
     let proven = pg.at_least(12)
         && table.is_some_and(|t| {
-            t.constraints.iter().any(|c| {
+            t.constraints().any(|c| {
                 c.validated
                     && matches!(&c.kind, ConstraintKind::Check { not_null_columns } if not_null_columns.contains(column))
                     && !alter.actions.iter().any(|a| {

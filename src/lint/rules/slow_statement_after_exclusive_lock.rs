@@ -77,9 +77,9 @@ fn slow_work<'s>(cx: &LintContext, stmt: &'s Stmt) -> Option<(&'s QualifiedName,
                     set_not_null::scans(table, alter, column, pg).then_some("scans for NULLs")
                 }
                 AlterAction::AlterType { column, ty, using } => {
-                    let old = table.and_then(|t| t.column(column)).map(|c| &c.ty);
+                    let old = table.and_then(|t| t.column(column)).map(|c| c.ty);
                     let free =
-                        using.is_none() && old.is_some_and(|old| change_column_type::rewrite_free(old, ty));
+                        using.is_none() && old.is_some_and(|old| change_column_type::rewrite_free(&old, ty));
                     (!free).then_some("rewrites the table")
                 }
                 AlterAction::SetLogged | AlterAction::SetUnlogged => Some("rewrites the table"),

@@ -68,8 +68,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     }
     let on_column = |cols: &[Ident]| cols.contains(column);
     if table
-        .constraints
-        .iter()
+        .constraints()
         .any(|c| matches!(&c.kind, ConstraintKind::ForeignKey { columns, .. } if on_column(columns)))
     {
         return Err(Refusal::new("the column is part of a foreign key: convert both sides of the key (see the change-column-type docs)"));
@@ -277,7 +276,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
             source,
             "the index copy is valid",
         ));
-        let constraint = table.constraints.iter().find_map(|c| match &c.kind {
+        let constraint = table.constraints().find_map(|c| match &c.kind {
             ConstraintKind::PrimaryKey { .. }
                 if index.unique && is_pk && c.name.as_ref().is_none_or(|n| n == name) =>
             {

@@ -27,7 +27,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         schema: name.schema.clone().or_else(|| index.table.schema.clone()),
         name: name.name.clone(),
     };
-    if cx.schema.table(&index.table).is_some_and(|t| t.partitioned) {
+    if cx.schema.table(&index.table).is_some_and(|t| t.partitioned()) {
         return partitioned(cx, index, &index_name);
     }
     let text = cx.stmt_text();
@@ -84,7 +84,7 @@ fn partitioned(
     let partitions = cx.schema.partitions_of(&index.table);
     if partitions
         .iter()
-        .any(|p| cx.schema.table(p).is_some_and(|t| t.partitioned))
+        .any(|p| cx.schema.table(p).is_some_and(|t| t.partitioned()))
     {
         return Err(Refusal::new(
             "a partition is itself partitioned: build its indexes level by level by hand",
