@@ -1,8 +1,12 @@
 //! Benchmark helper for `bench/lint.sh` (built as `cargo build --release
 //! --example bench_floor`).
 //!
-//! - `bench_floor generate DIR FILES`: writes the deterministic benchmark
-//!   corpus, `V1__bench.sql` … `V{FILES}__bench.sql`, 20 statements each.
+//! - `bench_floor generate DIR FILES [TABLES]`: writes the deterministic
+//!   benchmark corpus, `V1__bench.sql` … `V{FILES}__bench.sql`, 20
+//!   statements each. Each file creates a new table; with TABLES, file n
+//!   re-creates table `t{(n - 1) % TABLES + 1}` instead and names its
+//!   columns and constraints by that slot too, so the schema stops growing
+//!   after TABLES files (for the memory step).
 //! - `bench_floor floor DIR [parse|tokenize|kinds|read]`: the floor. Reads every `.sql`
 //!   file under DIR, splits it with the project's own splitter
 //!   (`safe_migrate::source::split`), then runs only sqlparser over each
@@ -23,9 +27,10 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
-        Some("generate") if args.len() == 3 => {
+        Some("generate") if args.len() == 3 || args.len() == 4 => {
             let files: usize = args[2].parse().expect("FILES is a number");
-            generate(Path::new(&args[1]), files);
+            let tables = args.get(3).map(|t| t.parse().expect("TABLES is a number"));
+            generate(Path::new(&args[1]), files, tables);
         }
         Some("floor") if args.len() >= 2 => {
             let mode = args.get(2).map(String::as_str).unwrap_or("parse");
@@ -33,7 +38,7 @@ fn main() {
         }
         _ => {
             eprintln!(
-                "usage: bench_floor generate DIR FILES | bench_floor floor DIR [parse|tokenize|kinds|read]"
+                "usage: bench_floor generate DIR FILES [TABLES] | bench_floor floor DIR [parse|tokenize|kinds|read]"
             );
             std::process::exit(2);
         }
@@ -172,19 +177,27 @@ impl Rng {
 }
 
 /// The 20 statement shapes, one per slot of a file, with varying names and details.
-fn generate(dir: &Path, files: usize) {
+fn generate(dir: &Path, files: usize, tables: Option<usize>) {
     std::fs::create_dir_all(dir).expect("create DIR");
     let mut rng = Rng(0x5eed_1234_abcd_0001);
+    // The number in the names file `n` creates: its own, or its table slot.
+    let slot = |n: usize| tables.map_or(n, |k| (n - 1) % k.max(1) + 1);
     for n in 1..=files {
         let mut s = String::with_capacity(4096);
-        let t = format!("t{n}");
+        let t = format!("t{}", slot(n));
         // An existing table from an earlier file, so FKs and ALTERs hit old tables.
         let old = if n > 1 {
-            format!("t{}", 1 + rng.below(n as u64 - 1))
+            format!("t{}", slot(1 + rng.below(n as u64 - 1) as usize))
         } else {
             t.clone()
         };
         let r = rng.below(1000);
+        let m = slot(n);
+        // Constraint names: per file, or per slot (so they repeat too).
+        let (fk, chk) = match tables {
+            None => (format!("{old}_fk{n}"), format!("{old}_chk{n}")),
+            Some(_) => (format!("fk{m}"), format!("chk{m}")),
+        };
         let _ = writeln!(s, "-- Migration {n}: benchmark corpus, deterministic.");
         let _ = writeln!(
             s,
@@ -218,21 +231,21 @@ fn generate(dir: &Path, files: usize) {
         // 5
         match r % 4 {
             0 => {
-                let _ = writeln!(s, "ALTER TABLE {old} ADD COLUMN c{n} integer;");
+                let _ = writeln!(s, "ALTER TABLE {old} ADD COLUMN c{m} integer;");
             }
             1 => {
-                let _ = writeln!(s, "ALTER TABLE {old} ADD COLUMN c{n} integer NOT NULL DEFAULT 0;");
+                let _ = writeln!(s, "ALTER TABLE {old} ADD COLUMN c{m} integer NOT NULL DEFAULT 0;");
             }
             2 => {
                 let _ = writeln!(
                     s,
-                    "ALTER TABLE {old} ADD COLUMN c{n} uuid DEFAULT gen_random_uuid();"
+                    "ALTER TABLE {old} ADD COLUMN c{m} uuid DEFAULT gen_random_uuid();"
                 );
             }
             _ => {
                 let _ = writeln!(
                     s,
-                    "ALTER TABLE {old} ADD COLUMN c{n} timestamptz DEFAULT clock_timestamp();"
+                    "ALTER TABLE {old} ADD COLUMN c{m} timestamptz DEFAULT clock_timestamp();"
                 );
             }
         }
@@ -244,18 +257,18 @@ fn generate(dir: &Path, files: usize) {
         } else {
             let _ = writeln!(
                 s,
-                "ALTER TABLE {old} ADD CONSTRAINT {old}_fk{n} FOREIGN KEY (owner_id) REFERENCES {t} (id);"
+                "ALTER TABLE {old} ADD CONSTRAINT {fk} FOREIGN KEY (owner_id) REFERENCES {t} (id);"
             );
         }
         // 8
         let _ = writeln!(
             s,
-            "ALTER TABLE {old} ADD CONSTRAINT {old}_chk{n} CHECK (price < {}){};",
+            "ALTER TABLE {old} ADD CONSTRAINT {chk} CHECK (price < {}){};",
             1000 + r,
             if r % 2 == 0 { " NOT VALID" } else { "" }
         );
         // 9
-        let _ = writeln!(s, "ALTER TABLE {old} VALIDATE CONSTRAINT {old}_chk{n};");
+        let _ = writeln!(s, "ALTER TABLE {old} VALIDATE CONSTRAINT {chk};");
         // 10
         if r % 5 == 0 {
             let _ = writeln!(s, "UPDATE {old} SET note = 'bulk';");

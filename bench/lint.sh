@@ -112,19 +112,30 @@ awk -v l="$l_cpu" -v f="$f_cpu" -v w="$l_wall" -v r="$l_rss" -v q="$ratio" 'BEGI
     printf "lint max RSS              %.1f MB (target <= 30 MB)\n", r / 1024
 }'
 
-# Memory against history length: the same corpus cut to a tenth (its first
-# files), max RSS of 3 runs each.
+# Memory against history length, max RSS of 3 runs each: the same corpus cut
+# to a tenth (its first files), where every file adds a table, so the schema
+# model grows with the files; and a history whose schema stops growing at a
+# tenth (`generate DIR N TABLES`: file n re-creates table slot
+# (n - 1) % TABLES + 1), at a tenth of the files and at all of them.
 small=$((files / 10))
 if [ "$small" -ge 1 ]; then
+    max_rss() {
+        for _ in 1 2 3; do
+            /usr/bin/time -v "$migrate" lint --format json --fail-on never "$1" > /dev/null 2> "$work/time.txt"
+            field "Maximum resident set size" "$work/time.txt"
+        done | median
+    }
     mkdir "$work/small"
     # sed, not head: head would stop reading and sort would die of SIGPIPE.
     find "$corpus" -name '*.sql' | sort -V | sed -n "1,${small}p" | xargs -I{} cp {} "$work/small/"
-    s_rss=$(for _ in 1 2 3; do
-        /usr/bin/time -v "$migrate" lint --format json --fail-on never "$work/small" > /dev/null 2> "$work/time.txt"
-        field "Maximum resident set size" "$work/time.txt"
-    done | median)
-    awk -v s="$s_rss" -v l="$l_rss" -v n="$small" -v N="$files" 'BEGIN {
-        printf "lint max RSS at %d files   %.1f MB: %.2f KB more per file up to %d (the schema model)\n", n, s / 1024, (l - s) / (N - n), N
+    s_rss=$(max_rss "$work/small")
+    "$floor" generate "$work/steady-small" "$small" "$small"
+    "$floor" generate "$work/steady" "$files" "$small"
+    ks_rss=$(max_rss "$work/steady-small")
+    k_rss=$(max_rss "$work/steady")
+    awk -v s="$s_rss" -v l="$l_rss" -v a="$ks_rss" -v k="$k_rss" -v n="$small" -v N="$files" 'BEGIN {
+        printf "lint max RSS at %d files   %.1f MB: %.2f KB more per file up to %d (each file adds a table to the schema model)\n", n, s / 1024, (l - s) / (N - n), N
+        printf "  schema held at %d tables: %.1f MB at %d files, %.1f MB at %d: %.2f KB more per file\n", n, a / 1024, n, k / 1024, N, (k - a) / (N - n)
     }'
 fi
 

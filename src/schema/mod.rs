@@ -19,7 +19,7 @@ mod names;
 use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
 use crate::pg::{Ident, QualifiedName};
 use names::{Name, Names};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 
 /// A relation's key: its schema (`public` for an unqualified name, see
 /// [`QualifiedName::resolved_schema`]) and its name.
@@ -77,10 +77,15 @@ pub struct Schema {
     /// Each distinct column type once; columns name it by position.
     types: Vec<TypeName>,
     type_ids: HashMap<TypeName, u32>,
-    /// The column lists of constraints and indexes, one after another
-    /// (a dropped one's entries stay: drops are rare and small).
+    /// The column lists of constraints and indexes, one after another.
+    /// A dropped or replaced one's entries stay until [`Schema::compact_lists`].
     lists: Vec<Name>,
+    /// `lists` is compacted when it grows past this length.
+    lists_limit: usize,
 }
+
+/// The smallest [`Schema::lists_limit`].
+const MIN_LISTS_LIMIT: usize = 4096;
 
 impl Default for Schema {
     fn default() -> Schema {
@@ -89,13 +94,14 @@ impl Default for Schema {
         Schema {
             names,
             public,
-            tables: HashMap::new(),
-            indexes: HashMap::new(),
-            domains: HashMap::new(),
-            matviews: HashMap::new(),
+            tables: HashMap::default(),
+            indexes: HashMap::default(),
+            domains: HashMap::default(),
+            matviews: HashMap::default(),
             types: Vec::new(),
-            type_ids: HashMap::new(),
+            type_ids: HashMap::default(),
             lists: Vec::new(),
+            lists_limit: MIN_LISTS_LIMIT,
         }
     }
 }
@@ -590,6 +596,10 @@ impl Schema {
 
     /// Applies one statement of the file with index `file_index`.
     pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
+        // Here, between statements, every live list is in `tables` or `indexes`.
+        if self.lists.len() > self.lists_limit {
+            self.compact_lists();
+        }
         match &stmt.kind {
             StmtKind::CreateTable(t) => {
                 if t.if_not_exists && self.table(&t.name).is_some() {
@@ -691,6 +701,36 @@ impl Schema {
             }
             _ => {}
         }
+    }
+
+    /// Drops the entries of dropped and replaced lists from `lists`, so that
+    /// a long history that keeps replacing indexes and constraints does not
+    /// keep their old columns. Runs when `lists` has doubled since the last
+    /// time, so its cost per list stored stays constant.
+    fn compact_lists(&mut self) {
+        let old = std::mem::take(&mut self.lists);
+        let mut lists = Vec::new();
+        let mut keep = |list: &mut List| {
+            let start = u32::try_from(lists.len()).expect("fewer than 4 billion listed columns");
+            lists.extend_from_slice(&old[list.start as usize..(list.start + list.len) as usize]);
+            list.start = start;
+        };
+        for table in self.tables.values_mut() {
+            for c in &mut table.constraints {
+                match &mut c.kind {
+                    KindData::Check { not_null_columns: l }
+                    | KindData::ForeignKey { columns: l, .. }
+                    | KindData::Unique { columns: l, .. }
+                    | KindData::PrimaryKey { columns: l, .. } => keep(l),
+                    KindData::Exclusion | KindData::NotNull { .. } => {}
+                }
+            }
+        }
+        for index in self.indexes.values_mut() {
+            keep(&mut index.columns);
+        }
+        self.lists_limit = (2 * lists.len()).max(MIN_LISTS_LIMIT);
+        self.lists = lists;
     }
 
     /// The index a UNIQUE or PRIMARY KEY constraint creates, named as
@@ -1058,5 +1098,37 @@ mod tests {
                 .map(|p| p.to_string()),
             Some("m".to_string())
         );
+    }
+
+    #[test]
+    fn replaced_indexes_and_constraints_do_not_accumulate() {
+        let rounds: Vec<Vec<Stmt>> = (0..10)
+            .map(|i| {
+                parse_sql(&format!(
+                    "CREATE TABLE t{i} (id int PRIMARY KEY, a int REFERENCES p, CHECK (a IS NOT NULL));\n\
+                     CREATE INDEX i ON t{i} (a, id);"
+                ))
+            })
+            .collect();
+        let mut s = Schema::default();
+        for i in 0..20_000 {
+            for stmt in &rounds[i % 10] {
+                s.apply(stmt, i);
+            }
+        }
+        // 10 tables of 3 lists each, and index i: at most twice that after a compaction.
+        assert!(s.lists.len() <= 2 * MIN_LISTS_LIMIT, "{}", s.lists.len());
+        let t = s.table(&name("t3")).unwrap();
+        assert!(t.has_validated_not_null_check(&Ident::new("a")));
+        assert_eq!(t.primary_key(), Some(vec![Ident::new("id")]));
+        let fk: Vec<TableConstraint> = t.constraints().collect();
+        assert!(
+            matches!(&fk[0].kind, ConstraintKind::ForeignKey { columns, .. } if columns == &[Ident::new("a")])
+        );
+        assert_eq!(
+            s.index(&name("i")).unwrap().columns,
+            [Ident::new("a"), Ident::new("id")]
+        );
+        assert_eq!(s.index(&name("t3_pkey")).unwrap().columns, [Ident::new("id")]);
     }
 }
