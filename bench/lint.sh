@@ -16,9 +16,10 @@
 # a machine that slows down for a while slows both). The floor's CPU is
 # measured in-process (getrusage) around the sqlparser loop only; reading and
 # splitting are shown apart. Then lint's max RSS on the first tenth of the
-# files, and how much it grows per file beyond. --instructions also counts
-# instructions with valgrind (callgrind): repeatable whatever else the
-# machine runs.
+# files and how much it grows per file beyond, and the same for a history
+# whose schema stops growing at a tenth of the files. --instructions also
+# counts instructions with valgrind (callgrind): repeatable whatever else
+# the machine runs.
 set -euo pipefail
 
 runs=5
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
         --files) files="$2"; shift 2 ;;
         --no-build) build=0; shift ;;
         --instructions) instructions=1; shift ;;
-        -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
