@@ -214,26 +214,33 @@ pub enum FailOn {
     Never,
 }
 
-/// `migrate lint` arguments, as typed.
+/// The history `lint` and `plan` read, and how, as typed.
 #[derive(Debug, clap::Args)]
-pub struct LintArgs {
+pub struct HistoryArgs {
     /// Migration files or directories (a directory is an ordered history).
     pub paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
     /// Target PostgreSQL major version (10–18); default 15 or the config's.
     #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
     pub pg_version: Option<u32>,
     /// Config file (default: migrate.yaml in this directory or a parent).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Lowest severity that makes the exit code 1.
-    #[arg(long, value_enum, default_value_t = FailOn::Error)]
-    pub fail_on: FailOn,
     /// Each file runs inside one transaction (for runners that wrap files).
     #[arg(long)]
     pub assume_in_transaction: bool,
+}
+
+/// `migrate lint` arguments, as typed.
+#[derive(Debug, clap::Args)]
+pub struct LintArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Lowest severity that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Error)]
+    pub fail_on: FailOn,
+    #[command(flatten)]
+    pub history: HistoryArgs,
 }
 
 /// How `plan` prints the plan.
@@ -250,20 +257,11 @@ pub enum PlanFormat {
 /// `migrate plan` arguments, as typed.
 #[derive(Debug, clap::Args)]
 pub struct PlanArgs {
-    /// Migration files or directories (a directory is an ordered history).
-    pub paths: Vec<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Target PostgreSQL major version (10–18); default 15 or the config's.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(10..=18))]
-    pub pg_version: Option<u32>,
-    /// Config file (default: migrate.yaml in this directory or a parent).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-    /// Each file runs inside one transaction (for runners that wrap files).
-    #[arg(long)]
-    pub assume_in_transaction: bool,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Rows per backfill batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
@@ -344,22 +342,15 @@ impl Error {
 pub fn run(args: Args) -> Result<u8, Error> {
     match args.command {
         Command::Lint(lint_args) => {
-            let run = resolve(lint_args)?;
+            let run = resolve(lint_args.history, lint_args.format, lint_args.fail_on)?;
             lint_command(&run)
         }
         Command::Plan(plan_args) => {
             let format = plan_args.format;
             let batch_size = plan_args.batch_size;
             let database_url = plan_args.database_url.clone();
-            let explicit_version = plan_args.pg_version.is_some();
-            let run = resolve(LintArgs {
-                paths: plan_args.paths,
-                format: Format::Text,
-                pg_version: plan_args.pg_version,
-                config: plan_args.config,
-                fail_on: FailOn::Error,
-                assume_in_transaction: plan_args.assume_in_transaction,
-            })?;
+            let explicit_version = plan_args.history.pg_version.is_some();
+            let run = resolve(plan_args.history, Format::Text, FailOn::Error)?;
             plan_command(
                 &run,
                 format,
@@ -405,8 +396,8 @@ pub fn run(args: Args) -> Result<u8, Error> {
     }
 }
 
-/// Resolves `lint` arguments against the config file.
-pub fn resolve(args: LintArgs) -> Result<LintRun, Error> {
+/// Resolves the history arguments of a `lint` run against the config file.
+pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<LintRun, Error> {
     let config_path = match args.config {
         Some(path) => Some(path),
         None => std::env::current_dir().ok().and_then(|d| config::find(&d)),
@@ -442,8 +433,8 @@ pub fn resolve(args: LintArgs) -> Result<LintRun, Error> {
         paths,
         exclude: config.exclude,
         settings,
-        format: args.format,
-        fail_on: args.fail_on,
+        format,
+        fail_on,
     })
 }
 
@@ -663,14 +654,13 @@ fn resolve_database(args: &DatabaseArgs) -> Result<DatabaseRun, Error> {
         .clone()
         .filter(|u| !u.trim().is_empty())
         .or(config.database_url.clone());
-    let lint = resolve(LintArgs {
+    let history = HistoryArgs {
         paths: vec![dir],
-        format: Format::Text,
         pg_version: args.pg_version,
         config: config_path,
-        fail_on: FailOn::Error,
         assume_in_transaction: false,
-    })?;
+    };
+    let lint = resolve(history, Format::Text, FailOn::Error)?;
     Ok(DatabaseRun {
         lint,
         url,
@@ -987,14 +977,13 @@ pub struct TraceArgs {
 
 fn trace_command(args: TraceArgs) -> Result<u8, Error> {
     use crate::trace::{self, Database, HistoryGuard, TraceSettings};
-    let run = resolve(LintArgs {
+    let history = HistoryArgs {
         paths: args.paths,
-        format: Format::Text,
         pg_version: args.pg_version,
         config: args.config,
-        fail_on: FailOn::Never,
         assume_in_transaction: false,
-    })?;
+    };
+    let run = resolve(history, Format::Text, FailOn::Never)?;
     let discovery = source::discover(&run.paths, &run.exclude)?;
     let sources = discovery
         .files
