@@ -6,54 +6,15 @@
 
 mod support;
 
-use std::path::Path;
-use std::process::{Command, Output};
+use support::migrate::{
+    assert_exit, assert_stderr_has, assert_stdout_has, migrate, migrations, scalar, text,
+};
 use support::{fresh_database, TestDb};
 
 const V1: &str = "CREATE TABLE t (id bigint PRIMARY KEY, n integer NOT NULL DEFAULT 0);\r\n\
 INSERT INTO t (id) SELECT g FROM generate_series(1, 50) g;\r\n";
 const V2: &str = "ALTER TABLE t ADD COLUMN note text;\n";
 const V3: &str = "CREATE TABLE u (id bigint PRIMARY KEY);\n";
-
-fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).unwrap();
-    }
-    dir
-}
-
-fn migrate(dir: &Path, url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_migrate"))
-        .args(args)
-        .arg(dir)
-        .args(["--database-url", url])
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "--- exit {:?}\n--- stdout\n{}--- stderr\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn assert_exit(out: &Output, code: i32) {
-    assert_eq!(out.status.code(), Some(code), "{}", text(out));
-}
-
-fn scalar(db: &TestDb, sql: &str) -> String {
-    let row = db
-        .client()
-        .query_one(&format!("SELECT ({sql})::text"), &[])
-        .unwrap();
-    row.get::<_, Option<String>>(0).unwrap_or_default()
-}
 
 /// What refinery leaves behind after running `files` (stem, text): their
 /// effects, and its history table with the checksums it computes.
@@ -134,11 +95,7 @@ fn adopts_refinery_history_then_applies_only_the_newer_migrations() {
     // Adopting again is a no-op, and so is a plain apply now.
     let out = migrate(dir.path(), &db.url, &["apply", "--adopt", "refinery"]);
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("nothing to apply"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "nothing to apply");
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 0);
 }
@@ -226,10 +183,6 @@ fn adopting_without_a_refinery_history_is_an_error() {
     let dir = migrations(&[("V1__create.sql", V1)]);
     let out = migrate(dir.path(), &db.url, &["apply", "--adopt", "refinery"]);
     assert_exit(&out, 2);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no refinery_schema_history table"),
-        "{}",
-        text(&out)
-    );
+    assert_stderr_has(&out, "no refinery_schema_history table");
     assert_eq!(scalar(&db, "SELECT to_regclass('t') IS NULL"), "true");
 }

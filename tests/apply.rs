@@ -8,7 +8,9 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{
+    assert_exit, assert_stderr_has, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text,
+};
 use support::{fresh_database, TestDb};
 
 const V1: &str = "CREATE TABLE t (id bigint PRIMARY KEY, n integer NOT NULL DEFAULT 0, email text);\n\
@@ -29,11 +31,7 @@ fn applies_a_history_then_a_rerun_is_a_no_op() {
     ]);
     let status = migrate(dir.path(), &db.url, &["status"]);
     assert_exit(&status, 0);
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("pending"),
-        "{}",
-        text(&status)
-    );
+    assert_stdout_has(&status, "pending");
 
     let out = migrate(dir.path(), &db.url, &["apply", "--batch-size", "64"]);
     assert_exit(&out, 0);
@@ -65,11 +63,7 @@ fn applies_a_history_then_a_rerun_is_a_no_op() {
 
     let again = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&again, 0);
-    assert!(
-        String::from_utf8_lossy(&again.stdout).contains("nothing to apply"),
-        "{}",
-        text(&again)
-    );
+    assert_stdout_has(&again, "nothing to apply");
 
     let status = migrate(dir.path(), &db.url, &["status", "--format", "json"]);
     assert_exit(&status, 0);
@@ -182,11 +176,7 @@ fn a_failed_migration_resumes_after_the_fix_without_repeating_done_steps() {
     ]);
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 1);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no_such_table"),
-        "{}",
-        text(&out)
-    );
+    assert_stderr_has(&out, "no_such_table");
     // V1 and the first steps of V2 are in place and recorded.
     assert_eq!(scalar(&db, "SELECT count(*) FROM t"), "500");
     assert_eq!(
@@ -210,11 +200,7 @@ fn a_failed_migration_resumes_after_the_fix_without_repeating_done_steps() {
     // Re-running `ADD COLUMN c` would fail: it must not run again.
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("resuming at step 5"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "resuming at step 5");
     assert_eq!(
         scalar(
             &db,
@@ -443,11 +429,7 @@ fn a_changed_applied_migration_is_refused_with_a_diff_but_crlf_is_accepted() {
     std::fs::write(dir.path().join("V1__create.sql"), V1.replace('\n', "\r\n")).unwrap();
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("nothing to apply"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "nothing to apply");
 
     std::fs::write(dir.path().join("V1__create.sql"), V1.replace("500", "600")).unwrap();
     let out = migrate(dir.path(), &db.url, &["apply"]);
@@ -461,11 +443,7 @@ fn a_changed_applied_migration_is_refused_with_a_diff_but_crlf_is_accepted() {
 
     std::fs::remove_file(dir.path().join("V1__create.sql")).unwrap();
     let status = migrate(dir.path(), &db.url, &["status"]);
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("applied, missing from disk"),
-        "{}",
-        text(&status)
-    );
+    assert_stdout_has(&status, "applied, missing from disk");
 }
 
 #[test]
@@ -523,11 +501,7 @@ fn a_backfill_killed_midway_resumes_and_changes_every_row_once() {
         "killed too late to test resuming: {bumped} rows done"
     );
     let status = migrate(dir.path(), &db.url, &["status"]);
-    assert!(
-        String::from_utf8_lossy(&status.stdout).contains("in progress at step 1 of 1"),
-        "{}",
-        text(&status)
-    );
+    assert_stdout_has(&status, "in progress at step 1 of 1");
 
     let out = migrate(
         dir.path(),
@@ -535,11 +509,7 @@ fn a_backfill_killed_midway_resumes_and_changes_every_row_once() {
         &["apply", "--batch-size", "1000", "--batch-pause", "0"],
     );
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("resuming at step 1"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "resuming at step 1");
     assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE n <> 1"), "0");
     assert_eq!(scalar(&db, "SELECT count(*) FROM t"), "20000");
 }
@@ -556,11 +526,7 @@ fn a_backfill_needs_a_key() {
     ]);
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 1);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("has no primary key"),
-        "{}",
-        text(&out)
-    );
+    assert_stderr_has(&out, "has no primary key");
 }
 
 #[test]
@@ -617,11 +583,7 @@ fn passwords_never_appear_in_output() {
     let tls = format!("postgres://bob:{secret}@127.0.0.1:1/app?sslmode=require");
     let out = migrate(dir.path(), &tls, &["status"]);
     assert_exit(&out, 2);
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("sslmode=require"),
-        "{}",
-        text(&out)
-    );
+    assert_stderr_has(&out, "sslmode=require");
     assert!(!text(&out).contains(secret), "{}", text(&out));
 
     // The test cluster trusts local connections, so a password in the URL
@@ -699,11 +661,7 @@ fn a_concurrent_build_interrupted_midway_is_cleaned_up_on_resume() {
     );
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("resuming at step 1"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "resuming at step 1");
     assert_eq!(
         scalar(
             &db,

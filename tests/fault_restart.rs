@@ -6,7 +6,7 @@ mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{assert_exit, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text};
 use support::{fresh_database, restart_server};
 
 #[test]
@@ -75,11 +75,7 @@ fn a_server_restart_mid_backfill_fails_cleanly_and_the_next_run_resumes() {
         &["apply", "--batch-size", "1000", "--batch-pause", "0ms"],
     );
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("resuming at step 1"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "resuming at step 1");
     assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE n <> 1"), "0");
     assert_eq!(scalar(&db, "SELECT count(*) FROM t"), "20000");
     assert_eq!(

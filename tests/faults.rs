@@ -11,7 +11,7 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{assert_exit, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text};
 use support::{copy_database, fresh_database, TestDb};
 
 /// splitmix64: a tiny seeded generator, so a run's kill points can be replayed.
@@ -588,11 +588,7 @@ fn pgbouncer_transaction_pooling_is_refused_and_session_pooling_works() {
     warm_pool(&url);
     let out = migrate(dir.path(), &url, &["apply"]);
     assert_exit(&out, 0);
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("applied 2 migration(s)"),
-        "{}",
-        text(&out)
-    );
+    assert_stdout_has(&out, "applied 2 migration(s)");
     assert_eq!(
         scalar(
             &db,

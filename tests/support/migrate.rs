@@ -51,8 +51,29 @@ pub fn text(out: &Output) -> String {
 }
 
 /// Panics with the whole output unless `migrate` exited with `code`.
+#[track_caller]
 pub fn assert_exit(out: &Output, code: i32) {
     assert_eq!(out.status.code(), Some(code), "{}", text(out));
+}
+
+/// Panics with the whole output unless `migrate`'s stdout contains `needle`.
+#[track_caller]
+pub fn assert_stdout_has(out: &Output, needle: &str) {
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(needle),
+        "no {needle:?} in\n{}",
+        text(out)
+    );
+}
+
+/// Panics with the whole output unless `migrate`'s stderr contains `needle`.
+#[track_caller]
+pub fn assert_stderr_has(out: &Output, needle: &str) {
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(needle),
+        "no {needle:?} in\n{}",
+        text(out)
+    );
 }
 
 /// The first column of the first row of `sql`, as text ("" for NULL).
