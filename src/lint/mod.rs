@@ -17,7 +17,7 @@ mod tx;
 #[cfg(test)]
 pub(crate) mod testing;
 
-use crate::parse::{Stmt, StmtKind};
+use crate::parse::{AlterTable, Stmt, StmtKind};
 use crate::pg::{Blocks, LockMode, PgVersion, QualifiedName};
 use crate::schema::{Schema, Table};
 use crate::source::{Source, Span};
@@ -263,5 +263,15 @@ impl<'a> LintContext<'a> {
     pub fn is_new(&self, table: &QualifiedName) -> bool {
         self.table(table)
             .is_some_and(|t| t.created_in() == Some(self.file_index))
+    }
+
+    /// `stmt` as an `ALTER TABLE` of a table that holds data: not one this
+    /// file created ([`LintContext::is_new`]). Most `ALTER TABLE` rules
+    /// look at nothing else.
+    pub fn alter_of_existing<'s>(&self, stmt: &'s Stmt) -> Option<&'s AlterTable> {
+        match &stmt.kind {
+            StmtKind::AlterTable(alter) if !self.is_new(&alter.table) => Some(alter),
+            _ => None,
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! `add-column-not-null-without-default`: adding a NOT NULL column with no default fails on a populated table.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 
 pub(crate) static RULE: Rule = Rule {
     id: "add-column-not-null-without-default",
@@ -31,12 +31,9 @@ choose the value for existing rows for you.",
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AddColumn { column, .. } = action else {
             continue;

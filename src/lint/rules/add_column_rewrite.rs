@@ -1,7 +1,7 @@
 //! `add-column-rewrite`: `ADD COLUMN` forms that rewrite the whole table under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, ColumnDef, Generated, Stmt, StmtKind, Volatility};
+use crate::parse::{AlterAction, ColumnDef, Generated, Stmt, Volatility};
 use crate::pg::{LockMode, PgVersion};
 
 pub(crate) static RULE: Rule = Rule {
@@ -73,12 +73,9 @@ pub(crate) fn rewrite_reason(column: &ColumnDef, pg: PgVersion, constrained_doma
 }
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AddColumn { column, .. } = action else {
             continue;

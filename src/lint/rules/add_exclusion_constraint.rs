@@ -1,7 +1,7 @@
 //! `add-exclusion-constraint`: `ADD CONSTRAINT … EXCLUDE` builds an index and checks every row under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, ConstraintKind, Stmt, StmtKind};
+use crate::parse::{AlterAction, ConstraintKind, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -35,12 +35,9 @@ maintenance window.",
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for action in &alter.actions {
         let AlterAction::AddConstraint { constraint, .. } = action else {
             continue;

@@ -1,7 +1,7 @@
 //! `add-foreign-key`: a foreign key added without `NOT VALID` on an existing table.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, ConstraintKind, Stmt, StmtKind};
+use crate::parse::{AlterAction, ConstraintKind, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -32,12 +32,9 @@ Each statement in its own transaction.",
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for (index, action) in alter.actions.iter().enumerate() {
         let message = match action {
             AlterAction::AddConstraint { constraint, not_valid: false } => match &constraint.kind {

@@ -1,7 +1,7 @@
 //! `add-primary-key`: a PRIMARY KEY that builds its index under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, ConstraintKind, Stmt, StmtKind};
+use crate::parse::{AlterAction, ConstraintKind, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -31,12 +31,9 @@ ALTER TABLE users ADD CONSTRAINT users_pkey PRIMARY KEY USING INDEX users_pkey_i
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for (index, action) in alter.actions.iter().enumerate() {
         let flagged = match action {
             AlterAction::AddConstraint { constraint, .. } => {

@@ -1,7 +1,7 @@
 //! `change-column-type`: `ALTER COLUMN … TYPE` that rewrites the table under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind, TypeName};
+use crate::parse::{AlterAction, Stmt, TypeName};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -77,12 +77,9 @@ fn timestamp_pair(old: &TypeName, new: &TypeName) -> bool {
 }
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     let table = cx.table(&alter.table);
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AlterType { column, ty, using } = action else {

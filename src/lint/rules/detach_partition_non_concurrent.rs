@@ -1,7 +1,7 @@
 //! `detach-partition-non-concurrent`: `DETACH PARTITION` without `CONCURRENTLY` locks the partitioned table.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -39,12 +39,9 @@ Before 14, run the plain form in its own short transaction with a `lock_timeout`
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for action in &alter.actions {
         let AlterAction::DetachPartition {
             partition,

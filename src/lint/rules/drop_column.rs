@@ -1,7 +1,7 @@
 //! `drop-column`: `ALTER TABLE … DROP COLUMN` breaks code that still reads the column, and deletes its data.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, ConstraintKind, Stmt, StmtKind};
+use crate::parse::{AlterAction, ConstraintKind, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -33,12 +33,9 @@ All versions. The space is reclaimed only as rows are rewritten.\n\n\
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     let table = cx.table(&alter.table);
     for action in &alter.actions {
         let AlterAction::DropColumn { columns, .. } = action else {

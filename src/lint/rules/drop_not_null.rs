@@ -1,7 +1,7 @@
 //! `drop-not-null`: `ALTER COLUMN … DROP NOT NULL` lets NULLs in that running code may not expect.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -29,12 +29,9 @@ once every reader is ready: `-- migrate:ignore drop-not-null -- readers handle N
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for action in &alter.actions {
         let AlterAction::DropNotNull { column } = action else {
             continue;

@@ -1,7 +1,7 @@
 //! `rename-table`: `ALTER TABLE … RENAME TO` or `SET SCHEMA` breaks running code that uses the old name.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -37,12 +37,9 @@ then drop the old table.\n\
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for action in &alter.actions {
         let message = match action {
             AlterAction::RenameTable { to } => format!(

@@ -1,7 +1,7 @@
 //! `set-logged-unlogged`: `ALTER TABLE … SET LOGGED|UNLOGGED` rewrites the table under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -35,12 +35,9 @@ ALTER TABLE users RENAME TO users_old;\nALTER TABLE users_new RENAME TO users;\n
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for action in &alter.actions {
         let (what, extra) = match action {
             AlterAction::SetLogged => ("SET LOGGED", " and writes all of it to the WAL"),

@@ -1,7 +1,7 @@
 //! `set-not-null`: `ALTER COLUMN … SET NOT NULL` scans the table under ACCESS EXCLUSIVE.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, AlterTable, ConstraintKind, Stmt, StmtKind};
+use crate::parse::{AlterAction, AlterTable, ConstraintKind, Stmt};
 use crate::pg::{Ident, LockMode, PgVersion};
 use crate::schema::Table;
 
@@ -52,12 +52,9 @@ pub(crate) fn scans(table: Option<Table>, alter: &AlterTable, column: &Ident, pg
 }
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     let table = cx.table(&alter.table);
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::SetNotNull { column } = action else {

@@ -1,7 +1,7 @@
 //! `validate-in-same-transaction`: `VALIDATE CONSTRAINT` in the transaction that added it `NOT VALID`.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt, StmtKind};
+use crate::parse::{AlterAction, Stmt};
 use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
@@ -30,12 +30,9 @@ ALTER TABLE users VALIDATE CONSTRAINT users_age_positive;\n```",
 };
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
-    let StmtKind::AlterTable(alter) = &stmt.kind else {
+    let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if cx.is_new(&alter.table) {
-        return;
-    }
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::ValidateConstraint { name } = action else {
             continue;
