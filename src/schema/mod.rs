@@ -310,17 +310,6 @@ impl<'a> Table<'a> {
     }
 }
 
-impl std::fmt::Debug for Table<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Table")
-            .field("created_in", &self.created_in())
-            .field("partitioned", &self.partitioned())
-            .field("partition_of", &self.partition_of())
-            .field("constraints", &self.constraints().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Schema {
     /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<Table<'_>> {
@@ -1130,5 +1119,15 @@ mod tests {
             [Ident::new("a"), Ident::new("id")]
         );
         assert_eq!(s.index(&name("t3_pkey")).unwrap().columns, [Ident::new("id")]);
+    }
+
+    #[test]
+    fn records_are_as_small_as_the_module_docs_say() {
+        use std::mem::size_of;
+        assert_eq!(size_of::<ColumnData>(), 16);
+        assert_eq!(size_of::<ConstraintData>(), 28);
+        assert_eq!(size_of::<IndexData>(), 20);
+        assert_eq!(size_of::<Key>(), 8);
+        assert_eq!(size_of::<Option<Rel>>(), 8);
     }
 }

@@ -28,6 +28,13 @@ pub(super) struct Names {
     lookup: HashTable<Name>,
 }
 
+/// The text of `name` in `text`, whose names end at `ends`.
+fn slice<'t>(text: &'t str, ends: &[u32], name: Name) -> &'t str {
+    let i = name.index();
+    let start = if i == 0 { 0 } else { ends[i - 1] as usize };
+    &text[start..ends[i] as usize]
+}
+
 /// A fast fixed hash: the model's hashing does not need to resist chosen
 /// inputs (a migration history is the team's own code).
 fn hash(s: &str) -> u64 {
@@ -37,9 +44,7 @@ fn hash(s: &str) -> u64 {
 impl Names {
     /// The text of `name`.
     pub(super) fn get(&self, name: Name) -> &str {
-        let i = name.index();
-        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
-        &self.text[start..self.ends[i] as usize]
+        slice(&self.text, &self.ends, name)
     }
 
     /// The name of `s`, if it was interned.
@@ -60,12 +65,7 @@ impl Names {
                 .expect("one or more names"),
         );
         let Names { text, ends, lookup } = self;
-        let text_of = |n: Name| {
-            let i = n.index();
-            let start = if i == 0 { 0 } else { ends[i - 1] as usize };
-            &text[start..ends[i] as usize]
-        };
-        lookup.insert_unique(hash(s), name, |&n| hash(text_of(n)));
+        lookup.insert_unique(hash(s), name, |&n| hash(slice(text, ends, n)));
         name
     }
 }

@@ -59,18 +59,19 @@ pub fn assert_exit(out: &Output, code: i32) {
 /// Panics with the whole output unless `migrate`'s stdout contains `needle`.
 #[track_caller]
 pub fn assert_stdout_has(out: &Output, needle: &str) {
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains(needle),
-        "no {needle:?} in\n{}",
-        text(out)
-    );
+    assert_has(out, &out.stdout, needle);
 }
 
 /// Panics with the whole output unless `migrate`'s stderr contains `needle`.
 #[track_caller]
 pub fn assert_stderr_has(out: &Output, needle: &str) {
+    assert_has(out, &out.stderr, needle);
+}
+
+#[track_caller]
+fn assert_has(out: &Output, stream: &[u8], needle: &str) {
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains(needle),
+        String::from_utf8_lossy(stream).contains(needle),
         "no {needle:?} in\n{}",
         text(out)
     );
