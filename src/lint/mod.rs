@@ -26,7 +26,7 @@ use std::collections::HashMap;
 
 pub use locks::{alter_action_lock, statement_locks};
 pub use run::{lint, lint_snippet, FileLint, LintOutcome, Linter, Summary};
-pub use tx::{TxKind, TxState};
+pub use tx::{Held, TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
@@ -140,6 +140,9 @@ pub struct Finding {
     pub label: Option<String>,
     /// For an `ALTER TABLE` finding, the index of the subcommand it is about.
     pub action: Option<usize>,
+    /// When `lock` was taken by an earlier statement of the same transaction
+    /// (and lasts until it ends): that statement.
+    pub held_since: Option<Span>,
 }
 
 impl Finding {
@@ -155,6 +158,7 @@ impl Finding {
             table: None,
             label: None,
             action: None,
+            held_since: None,
         }
     }
 
@@ -199,8 +203,10 @@ impl Finding {
 pub struct LintSettings {
     /// Target PostgreSQL major version.
     pub pg_version: PgVersion,
-    /// Each file runs inside one transaction (runners that wrap files).
-    pub assume_in_transaction: bool,
+    /// Whether a file with no transaction directive runs inside one
+    /// transaction: `Some` when the flag or the config says, `None` to follow
+    /// the runner the file's layout names ([`crate::source::Runner`]).
+    pub assume_in_transaction: Option<bool>,
     /// Per-rule severity overrides; `None` turns the rule off.
     pub severity: HashMap<&'static str, Option<Severity>>,
 }

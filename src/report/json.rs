@@ -9,7 +9,7 @@
 //!       "file": "migrations/V12__email_required.sql",
 //!       "line": 3, "column": 1, "end_line": 3, "end_column": 50,
 //!       "message": "…", "help": "…" | null, "label": "…" | null,
-//!       "lock": "ACCESS EXCLUSIVE" | null,
+//!       "lock": "ACCESS EXCLUSIVE" | null, "lock_held_since_line": 2 | null,
 //!       "blocks": "reads-and-writes" | "writes" | "ddl-only" | "nothing" | null,
 //!       "table": "users" | null, "plannable": true
 //!     }
@@ -59,6 +59,8 @@ struct JsonFinding<'a> {
     label: Option<&'a str>,
     /// SQL spelling, e.g. `ACCESS EXCLUSIVE`.
     lock: Option<&'static str>,
+    /// The line of the earlier statement of the transaction that took `lock`.
+    lock_held_since_line: Option<usize>,
     /// Kebab-case, e.g. `reads-and-writes`.
     blocks: Option<Blocks>,
     /// As SQL would write it, quoted where needed.
@@ -100,6 +102,7 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
         help: f.help.as_deref(),
         label: f.label.as_deref(),
         lock: f.lock.map(|m| m.sql_name()),
+        lock_held_since_line: l.held_since.map(|at| at.line),
         blocks: f.blocks(),
         table: f.table.as_ref().map(ToString::to_string),
         plannable: f.rule.rewritable,
@@ -268,6 +271,7 @@ mod tests {
             "message",
             "help",
             "lock",
+            "lock_held_since_line",
             "blocks",
             "plannable",
             "table",

@@ -63,6 +63,9 @@ mod tests {
     #[test]
     fn ignores_commit_that_ends_a_begin() {
         assert_clean(&RULE, "BEGIN;\nALTER TABLE users ADD COLUMN a int;\nCOMMIT;");
-        assert_clean(&RULE, "DO $$ BEGIN ALTER TABLE users ADD COLUMN a int; COMMIT; END $$;");
+        assert_clean(
+            &RULE,
+            "DO $$ BEGIN ALTER TABLE users ADD COLUMN a int; COMMIT; END $$;",
+        );
     }
 }

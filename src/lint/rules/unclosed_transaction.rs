@@ -103,15 +103,28 @@ mod tests {
 
     #[test]
     fn ignores_closed_transactions() {
-        for end in ["COMMIT", "commit work", "END", "ROLLBACK", "ABORT", "rollback transaction"] {
-            assert_clean(&RULE, &format!("BEGIN;\nALTER TABLE users ADD COLUMN a int;\n{end};"));
+        for end in [
+            "COMMIT",
+            "commit work",
+            "END",
+            "ROLLBACK",
+            "ABORT",
+            "rollback transaction",
+        ] {
+            assert_clean(
+                &RULE,
+                &format!("BEGIN;\nALTER TABLE users ADD COLUMN a int;\n{end};"),
+            );
         }
         assert_clean(&RULE, "ALTER TABLE users ADD COLUMN a int;");
     }
 
     #[test]
     fn reads_transaction_control() {
-        assert_eq!(control("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"), Control::Opens);
+        assert_eq!(
+            control("START TRANSACTION ISOLATION LEVEL SERIALIZABLE"),
+            Control::Opens
+        );
         assert_eq!(control("ROLLBACK WORK TO s"), Control::Neither);
         assert_eq!(control("ROLLBACK AND CHAIN"), Control::Closes);
         assert_eq!(control("BEGIN ATOMIC"), Control::Neither);
