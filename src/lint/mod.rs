@@ -138,8 +138,12 @@ pub struct Finding {
     pub table: Option<QualifiedName>,
     /// A short label printed under the underline.
     pub label: Option<String>,
-    /// For an `ALTER TABLE` finding, the index of the subcommand it is about.
+    /// For an `ALTER TABLE` finding, the index of the subcommand it is about
+    /// (the first, when it is about several: see `more_actions`).
     pub action: Option<usize>,
+    /// The other subcommands of the statement the same finding is about: a
+    /// rule reports one finding per statement, naming every subcommand.
+    pub more_actions: Vec<usize>,
     /// When `lock` was taken by an earlier statement of the same transaction
     /// (and lasts until it ends): that statement.
     pub held_since: Option<Span>,
@@ -158,6 +162,7 @@ impl Finding {
             table: None,
             label: None,
             action: None,
+            more_actions: Vec::new(),
             held_since: None,
         }
     }
@@ -186,6 +191,31 @@ impl Finding {
         self
     }
 
+    /// Names the `ALTER TABLE` subcommands (by index) the finding is about,
+    /// in order; none leaves the finding as it is.
+    pub fn actions(mut self, indexes: &[usize]) -> Finding {
+        if let Some((first, more)) = indexes.split_first() {
+            self.action = Some(*first);
+            self.more_actions = more.to_vec();
+        }
+        self
+    }
+
+    /// Whether the finding is about subcommand `index`.
+    pub fn covers(&self, index: usize) -> bool {
+        self.action == Some(index) || self.more_actions.contains(&index)
+    }
+
+    /// This finding as if it were about subcommand `index` alone (what a
+    /// `migrate plan` rewrite of that subcommand answers).
+    pub fn for_action(&self, index: usize) -> Finding {
+        Finding {
+            action: Some(index),
+            more_actions: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Sets the label under the underline.
     pub fn label(mut self, label: impl Into<String>) -> Finding {
         self.label = Some(label.into());
@@ -195,6 +225,16 @@ impl Finding {
     /// What the finding's lock blocks.
     pub fn blocks(&self) -> Option<Blocks> {
         self.lock.map(LockMode::blocks)
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`: the items a finding about several
+/// subcommands names.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
 }
 

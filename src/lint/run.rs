@@ -219,7 +219,7 @@ impl Walk<'_> {
         for rule in &self.enabled {
             (rule.check)(&cx, stmt, &mut out);
         }
-        out.iter_mut().for_each(|f| tx.effective_lock(f));
+        out.iter_mut().for_each(|f| tx.settle(f));
         self.raw.extend(out.into_iter().map(|f| (Some(index), f)));
         tx.advance(stmt, self.settings.pg_version, schema, Some(file_index));
         schema.apply(stmt, file_index);

@@ -6,7 +6,8 @@
 //! directive).
 
 use super::locks::statement_locks;
-use super::Finding;
+use super::rules::add_column_not_null_without_default::fails_on_rows;
+use super::{Category, Finding, Severity};
 use crate::parse::{AlterAction, Stmt, StmtKind};
 use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
@@ -114,6 +115,10 @@ pub struct TxState {
     pub not_valid_added: Vec<((String, String), Ident)>,
     /// The locks this transaction already holds on existing tables.
     pub held: Vec<Held>,
+    /// Existing tables this transaction proved empty: an `ADD COLUMN … NOT
+    /// NULL` without a default on them succeeded, which it does only on an
+    /// empty table; the lock keeps rows out until the transaction ends.
+    pub empty: Vec<QualifiedName>,
     /// Enum labels added by `ALTER TYPE … ADD VALUE` earlier in this
     /// transaction: (type, label). PostgreSQL 12+ refuses to use them until commit.
     pub enum_values_added: Vec<(QualifiedName, String)>,
@@ -149,6 +154,7 @@ impl TxState {
             base,
             not_valid_added: Vec::new(),
             held: Vec::new(),
+            empty: Vec::new(),
             enum_values_added: Vec::new(),
             types_created: Vec::new(),
             lock_timeout: false,
@@ -201,6 +207,7 @@ impl TxState {
         self.kind = self.base;
         self.not_valid_added.clear();
         self.held.clear();
+        self.empty.clear();
         self.enum_values_added.clear();
         self.types_created.clear();
     }
@@ -266,6 +273,12 @@ impl TxState {
             _ => {}
         }
         if let StmtKind::AlterTable(a) = &stmt.kind {
+            let proves_empty = a.actions.iter().any(|action| {
+                matches!(action, AlterAction::AddColumn { column, .. } if fails_on_rows(column))
+            });
+            if proves_empty && !is_new(&a.table) && !self.empty.iter().any(|t| t.same(&a.table)) {
+                self.empty.push(a.table.clone());
+            }
             for action in &a.actions {
                 if let AlterAction::AddConstraint {
                     constraint,
@@ -311,14 +324,24 @@ impl TxState {
         self.held.iter().find(|h| h.table.same(table))
     }
 
-    /// Makes `finding`'s lock the one its statement really runs under: when
-    /// an earlier statement of the transaction took a lock on the finding's
-    /// table at least as strong, that lock (which lasts until the transaction
-    /// ends) and the statement that took it.
-    pub fn effective_lock(&self, finding: &mut Finding) {
+    /// Settles `finding` against what the transaction did before its
+    /// statement. Its lock becomes the one the statement really runs under:
+    /// when an earlier statement took a lock on the finding's table at least
+    /// as strong, that lock (which lasts until the transaction ends) and the
+    /// statement that took it. And a lock finding on a table the transaction
+    /// proved empty drops to info, saying why.
+    pub fn settle(&self, finding: &mut Finding) {
         let (Some(mode), Some(table)) = (finding.lock, &finding.table) else {
             return;
         };
+        if finding.rule.category == Category::Lock && self.empty.iter().any(|t| t.same(table)) {
+            finding.severity = finding.severity.min(Severity::Info);
+            finding.message = format!(
+                "{}; but {table} is empty here: an earlier `ADD COLUMN … NOT NULL` without a default on it \
+                 succeeded in this transaction, which it does only on an empty table",
+                finding.message
+            );
+        }
         if let Some(held) = self.held_on(table).filter(|h| h.mode >= mode) {
             if held.mode > mode {
                 finding.message = format!(
@@ -425,6 +448,26 @@ mod tests {
             (index[1].lock, index[1].held_since),
             (Some(LockMode::Share), None)
         );
+    }
+
+    #[test]
+    fn a_successful_not_null_column_proves_the_table_empty() {
+        use crate::lint::{fixture, lint_snippet, LintSettings, Severity};
+        let sql = "BEGIN;\nALTER TABLE users ADD COLUMN a int NOT NULL;\nCREATE INDEX i ON users (email);\nCOMMIT;\n\
+                   CREATE INDEX j ON users (email);";
+        let found = lint_snippet(fixture::SCHEMA, sql, &LintSettings::default());
+        let index: Vec<_> = found
+            .iter()
+            .filter(|f| f.rule.id == "create-index-non-concurrent")
+            .collect();
+        assert_eq!(index.len(), 2, "{found:#?}");
+        assert_eq!(index[0].severity, Severity::Info);
+        assert!(index[0].message.contains("users is empty here"), "{}", index[0].message);
+        // The proof ends with the transaction; the ADD COLUMN itself stays an error.
+        assert_eq!(index[1].severity, Severity::Error);
+        assert!(found
+            .iter()
+            .any(|f| f.rule.id == "add-column-not-null-without-default" && f.severity == Severity::Error));
     }
 
     #[test]

@@ -515,14 +515,14 @@ fn plan_statement(
                 for (index, _) in alter.actions.iter().enumerate() {
                     let action_findings: Vec<&&Finding> = findings
                         .iter()
-                        .filter(|f| f.action == Some(index) && blocks_apply(f))
+                        .filter(|f| f.covers(index) && blocks_apply(f))
                         .collect();
                     let Some(finding) = action_findings.first() else {
                         kept.push(spans[index]);
                         continue;
                     };
                     match rewrites::for_rule(finding.rule) {
-                        Some(rewrite) => match ctx(finding, Some(spans[index]), &rewrite.build) {
+                        Some(rewrite) => match ctx(&finding.for_action(index), Some(spans[index]), &rewrite.build) {
                             Ok(new) => {
                                 flush_kept(&mut kept, alter, text, stmt.span, &mut out);
                                 out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
