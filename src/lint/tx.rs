@@ -273,9 +273,9 @@ impl TxState {
             _ => {}
         }
         if let StmtKind::AlterTable(a) = &stmt.kind {
-            let proves_empty = a.actions.iter().any(|action| {
-                matches!(action, AlterAction::AddColumn { column, .. } if fails_on_rows(column))
-            });
+            let proves_empty = a.actions.iter().any(
+                |action| matches!(action, AlterAction::AddColumn { column, .. } if fails_on_rows(column)),
+            );
             if proves_empty && !is_new(&a.table) && !self.empty.iter().any(|t| t.same(&a.table)) {
                 self.empty.push(a.table.clone());
             }
@@ -462,7 +462,11 @@ mod tests {
             .collect();
         assert_eq!(index.len(), 2, "{found:#?}");
         assert_eq!(index[0].severity, Severity::Info);
-        assert!(index[0].message.contains("users is empty here"), "{}", index[0].message);
+        assert!(
+            index[0].message.contains("users is empty here"),
+            "{}",
+            index[0].message
+        );
         // The proof ends with the transaction; the ADD COLUMN itself stays an error.
         assert_eq!(index[1].severity, Severity::Error);
         assert!(found

@@ -522,22 +522,24 @@ fn plan_statement(
                         continue;
                     };
                     match rewrites::for_rule(finding.rule) {
-                        Some(rewrite) => match ctx(&finding.for_action(index), Some(spans[index]), &rewrite.build) {
-                            Ok(new) => {
-                                flush_kept(&mut kept, alter, text, stmt.span, &mut out);
-                                out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
-                                outcome = merge(
-                                    outcome,
-                                    Outcome::Rewritten {
-                                        rule: finding.rule.id,
-                                    },
-                                );
+                        Some(rewrite) => {
+                            match ctx(&finding.for_action(index), Some(spans[index]), &rewrite.build) {
+                                Ok(new) => {
+                                    flush_kept(&mut kept, alter, text, stmt.span, &mut out);
+                                    out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
+                                    outcome = merge(
+                                        outcome,
+                                        Outcome::Rewritten {
+                                            rule: finding.rule.id,
+                                        },
+                                    );
+                                }
+                                Err(refusal) => {
+                                    kept.push(spans[index]);
+                                    outcome = merge(outcome, refused(finding, Some(refusal)));
+                                }
                             }
-                            Err(refusal) => {
-                                kept.push(spans[index]);
-                                outcome = merge(outcome, refused(finding, Some(refusal)));
-                            }
-                        },
+                        }
                         None => {
                             kept.push(spans[index]);
                             outcome = merge(outcome, refused(finding, None));

@@ -50,7 +50,9 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         .iter()
         .enumerate()
         .filter_map(|(index, action)| match action {
-            AlterAction::AddColumn { column, .. } if fails_on_rows(column) => Some((index, column.name.to_string())),
+            AlterAction::AddColumn { column, .. } if fails_on_rows(column) => {
+                Some((index, column.name.to_string()))
+            }
             _ => None,
         })
         .unzip();

@@ -2,7 +2,7 @@
 
 use crate::lint::{and_list, Category, Finding, LintContext, Rule, Severity};
 use crate::parse::{AlterAction, Stmt, TypeName};
-use crate::pg::{LockMode, QualifiedName};
+use crate::pg::LockMode;
 
 pub(crate) static RULE: Rule = Rule {
     id: "change-column-type",
@@ -86,7 +86,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let table = cx.table(&alter.table);
     // (subcommand, what makes it rewrite) and (subcommand, column) of the
     // changes whose old type the history does not know.
-    let mut rewrites: Vec<(usize, String)> = Vec::new();
+    let mut rewrites: Vec<(usize, (String, String))> = Vec::new();
     let mut unknown: Vec<(usize, String)> = Vec::new();
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AlterType { column, ty, using } = action else {
@@ -119,19 +119,27 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 continue;
             }
         };
-        rewrites.push((index, format!("{column}: {detail}")));
+        rewrites.push((index, (column.to_string(), detail)));
     }
-    let (indexes, details): (Vec<usize>, Vec<String>) = rewrites.into_iter().unzip();
+    let (indexes, details): (Vec<usize>, Vec<(String, String)>) = rewrites.into_iter().unzip();
     if !indexes.is_empty() {
+        let (columns, why) = match details.as_slice() {
+            [(column, detail)] => (format!("{}.{column}", alter.table), detail.clone()),
+            _ => {
+                let columns: Vec<String> = details.iter().map(|(c, _)| c.clone()).collect();
+                let why: Vec<String> = details.iter().map(|(c, d)| format!("{c}: {d}")).collect();
+                (
+                    format!("{} columns {}", alter.table, and_list(&columns)),
+                    why.join("; "),
+                )
+            }
+        };
         out.push(
             Finding::new(
                 &RULE,
                 stmt.span,
                 format!(
-                    "changing the type of {} rewrites {} under ACCESS EXCLUSIVE, blocking reads and writes: {}",
-                    plural_columns(&alter.table, &details),
-                    alter.table,
-                    details.join("; ")
+                    "changing the type of {columns} rewrites the table under ACCESS EXCLUSIVE, blocking reads and writes: {why}"
                 ),
             )
             .table(&alter.table)
@@ -162,18 +170,6 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         );
         finding.severity = Severity::Warning;
         out.push(finding);
-    }
-}
-
-/// `users.a` or `users columns a, b`: what the finding's message names.
-fn plural_columns(table: &QualifiedName, details: &[String]) -> String {
-    let columns: Vec<String> = details
-        .iter()
-        .map(|d| d.split(':').next().unwrap_or(d).to_string())
-        .collect();
-    match columns.as_slice() {
-        [one] => format!("{table}.{one}"),
-        _ => format!("{table} columns {}", and_list(&columns)),
     }
 }
 
@@ -232,7 +228,10 @@ mod tests {
         assert_eq!(f.severity, crate::lint::Severity::Warning);
         assert!(f.help.unwrap().contains("--database-url"));
         // A USING clause rewrites whatever the old type was.
-        let f = assert_flags(&RULE, "ALTER TABLE elsewhere ALTER COLUMN c TYPE int USING c::int;");
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE elsewhere ALTER COLUMN c TYPE int USING c::int;",
+        );
         assert_eq!(f.severity, crate::lint::Severity::Error);
     }
 

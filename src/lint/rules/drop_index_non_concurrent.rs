@@ -102,7 +102,8 @@ mod tests {
     fn one_finding_names_every_index_of_a_list() {
         let f = assert_flags(&RULE, "DROP INDEX IF EXISTS users_email_idx, orders_status_idx;");
         assert!(
-            f.message.contains("users_email_idx, orders_status_idx") && f.message.contains("users and orders"),
+            f.message.contains("users_email_idx, orders_status_idx")
+                && f.message.contains("users and orders"),
             "{}",
             f.message
         );
@@ -112,7 +113,11 @@ mod tests {
     fn an_index_the_history_never_created_is_a_warning() {
         let f = assert_flags(&RULE, "DROP INDEX IF EXISTS nowhere_idx;");
         assert_eq!(f.severity, crate::lint::Severity::Warning);
-        assert!(f.message.contains("never created index nowhere_idx"), "{}", f.message);
+        assert!(
+            f.message.contains("never created index nowhere_idx"),
+            "{}",
+            f.message
+        );
         assert!(f.table.is_none());
         // Known and unknown in one statement: an error and a warning.
         let found = findings(&RULE, "DROP INDEX users_email_idx, nowhere_idx;");
