@@ -67,7 +67,10 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
-    if !alter.actions.iter().any(|a| matches!(a, AlterAction::RenameColumn { .. }))
+    if !alter
+        .actions
+        .iter()
+        .any(|a| matches!(a, AlterAction::RenameColumn { .. }))
         || renamed_earlier_in_file(cx, stmt, &alter.table)
     {
         return;
