@@ -393,6 +393,11 @@ pub struct Dml {
     pub verb: DmlVerb,
     pub table: QualifiedName,
     pub has_where: bool,
+    /// The columns the `WHERE` clause bounds, in its top-level `AND`s: `c =
+    /// …`, `c = ANY (…)`, `c IN (list)`, `c BETWEEN … AND …`, or both a lower
+    /// and an upper comparison. Empty without a `WHERE`, or when an `OR` (or
+    /// anything else) is all it has.
+    pub bounded: Vec<Ident>,
 }
 
 /// Which data-changing statement.
