@@ -6,6 +6,7 @@ use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
 use super::{Finding, LintContext, LintSettings, Rule, Severity};
 use crate::parse::{parse_source_indexed, Stmt, StmtKind};
+use crate::pg::QualifiedName;
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -120,6 +121,7 @@ fn lint_file(
             .filter(|r| settings.severity_of(r).is_some())
             .collect(),
         raw: Vec::new(),
+        routines: Vec::new(),
     };
     let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
     // `index` is the split statement's, so an ignore directive before a goose
@@ -197,6 +199,9 @@ struct Walk<'a> {
     enabled: Vec<&'static Rule>,
     /// (split statement index, finding).
     raw: Vec<(Option<usize>, Finding)>,
+    /// Routines this file created whose bodies `EXECUTE` constant text: a
+    /// call runs those statements.
+    routines: Vec<(QualifiedName, Vec<Stmt>)>,
 }
 
 impl Walk<'_> {
@@ -223,13 +228,50 @@ impl Walk<'_> {
         self.raw.extend(out.into_iter().map(|f| (Some(index), f)));
         tx.advance(stmt, self.settings.pg_version, schema, Some(file_index));
         schema.apply(stmt, file_index);
-        if let StmtKind::Do(block) = &stmt.kind {
-            let mut inner = tx.enter_do();
-            for stmt in &block.inner.statements {
-                self.statement(index, stmt, schema, &mut inner);
+        match &stmt.kind {
+            StmtKind::Do(block) => self.body(index, &block.inner.statements, schema, tx),
+            StmtKind::CreateRoutine { name, block } => {
+                self.routines.push((name.clone(), block.inner.statements.clone()));
             }
-            tx.leave_do(inner);
+            _ => {
+                if let Some(body) = self.called_routine(stmt) {
+                    self.body(index, &body, schema, tx);
+                }
+            }
         }
+    }
+
+    /// Checks the statements of a `DO` block's body, or of a routine's a
+    /// call runs, in the block's transaction.
+    fn body(&mut self, index: usize, stmts: &[Stmt], schema: &mut Schema, tx: &mut TxState) {
+        let mut inner = tx.enter_do();
+        for stmt in stmts {
+            self.statement(index, stmt, schema, &mut inner);
+        }
+        tx.leave_do(inner);
+    }
+
+    /// The statements a `SELECT`/`CALL` of a routine this file created runs
+    /// through its constant `EXECUTE`s (see [`Walk::routines`]).
+    fn called_routine(&self, stmt: &Stmt) -> Option<Vec<Stmt>> {
+        if self.routines.is_empty()
+            || !matches!(&stmt.kind, StmtKind::Other { tag } if tag == "SELECT" || tag == "CALL")
+        {
+            return None;
+        }
+        let text = stmt.span.slice(&self.source.text).to_lowercase();
+        let calls = |name: &str| {
+            text.match_indices(name).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"')
+                    && text[at + name.len()..].trim_start().starts_with('(')
+            })
+        };
+        self.routines
+            .iter()
+            .rev()
+            .find(|(name, _)| calls(&name.name.as_str().to_lowercase()))
+            .map(|(_, body)| body.clone())
     }
 }
 

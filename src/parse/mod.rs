@@ -143,6 +143,15 @@ pub enum StmtKind {
     Rollback,
     /// `SET [LOCAL] name = value` (and `SET SESSION`).
     Set(SetVar),
+    /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE` with a PL/pgSQL body that
+    /// `EXECUTE`s constant text: what those run when the routine is called
+    /// (other routines are [`StmtKind::Other`]).
+    CreateRoutine {
+        name: QualifiedName,
+        /// The body, read like a `DO` block's; `inner` holds only the
+        /// statements of its constant `EXECUTE`s.
+        block: DoBlock,
+    },
     /// `RESET name` / `RESET ALL`.
     Reset {
         name: Option<String>,
@@ -540,6 +549,15 @@ pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
     if let StmtKind::Do(block) = &mut kind {
         block.body = block.body.map(|b| b.shift(statement.span.start));
         block.inner = plpgsql::do_body(text, block);
+    }
+    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE") {
+        if let Some((name, mut block)) = tokens::routine(sql) {
+            block.body = block.body.map(|b| b.shift(statement.span.start));
+            block.inner = plpgsql::executed(text, &block);
+            if !block.inner.statements.is_empty() {
+                kind = StmtKind::CreateRoutine { name, block };
+            }
+        }
     }
     Stmt {
         span: statement.span,

@@ -210,6 +210,28 @@ fn constant_execute(text: &str, execute: Span) -> Option<Vec<Stmt>> {
     understood.then_some(stmts)
 }
 
+/// What a routine's body `EXECUTE`s as constant text: the statements a call
+/// runs that a linter can see (its static statements are the routine's
+/// business, not the migration's).
+pub(super) fn executed(text: &str, block: &DoBlock) -> DoBody {
+    let mut body = DoBody::default();
+    let (Some(span), "plpgsql") = (block.body, block.language.as_str()) else {
+        return body;
+    };
+    let Some(body_text) = text.get(span.start..span.end) else {
+        return body;
+    };
+    for piece in split(body_text).into_iter().filter(|p| p.kind == PieceKind::Sql) {
+        let piece = piece.span.shift(span.start);
+        if let Piece::Dynamic(start) = classify(piece.slice(text)) {
+            if let Some(stmts) = constant_execute(text, Span::new(piece.start + start, piece.end)) {
+                body.statements.extend(stmts);
+            }
+        }
+    }
+    body
+}
+
 /// What one piece of a body holds.
 #[derive(Debug, PartialEq, Eq)]
 enum Piece {

@@ -16,7 +16,9 @@ naming the statements and the existing table one of them locks against reads or 
 statements themselves are checked by every other rule, which report what is wrong with them. Each \
 `EXECUTE` of text computed at run time gets an informational finding of its own: dynamic SQL cannot be \
 analysed. An `EXECUTE` of constant text (a string, `format()` of constants, a `||` of those) is read \
-as the statements in the text and checked like the others, at their place in the string.\n\n\
+as the statements in the text and checked like the others, at their place in the string. So are \
+the constant `EXECUTE`s of a PL/pgSQL function or procedure the file creates, where the file calls \
+it (`SELECT f()`, `CALL p()`).\n\n\
 The statements of the body are also checked by every other rule, at their own line, as if they ran \
 where the block runs, all in one transaction (the block's own, or the transaction it runs in): a \
 `CREATE INDEX CONCURRENTLY` in a `DO` block is reported as running in a transaction, and tables created \
@@ -77,6 +79,7 @@ fn ddl_kind(kind: &StmtKind) -> Option<String> {
         StmtKind::Sequence { create: true, .. } => "CREATE SEQUENCE",
         StmtKind::Sequence { create: false, .. } => "ALTER SEQUENCE",
         StmtKind::CreateTrigger { .. } => "CREATE TRIGGER",
+        StmtKind::CreateRoutine { .. } => "CREATE FUNCTION",
         StmtKind::Other { tag } if ["CREATE ", "ALTER ", "DROP "].iter().any(|p| tag.starts_with(p)) => {
             return Some(tag.clone());
         }
@@ -189,6 +192,24 @@ mod tests {
         let own: Vec<_> = found.iter().filter(|f| f.rule.id == RULE.id).collect();
         assert_eq!(own.len(), 1);
         assert!(own[0].message.contains("runs CREATE INDEX"), "{}", own[0].message);
+    }
+
+    #[test]
+    fn a_call_runs_the_constant_execute_of_a_routine_this_file_created() {
+        let create = "CREATE FUNCTION m() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  \
+                      EXECUTE 'CREATE INDEX i ON users (email)';\nEND\n$$;\n";
+        let index = |sql: &str| -> Vec<String> {
+            lint_snippet(fixture::SCHEMA, sql, &LintSettings::default())
+                .iter()
+                .filter(|f| f.rule.id == "create-index-non-concurrent")
+                .map(|f| f.span.slice(sql).to_string())
+                .collect()
+        };
+        assert!(index(create).is_empty(), "created, never called");
+        for call in ["SELECT m();", "CALL public.m ();", "select M()"] {
+            let sql = format!("{create}{call}");
+            assert_eq!(index(&sql), ["CREATE INDEX i ON users (email)"], "{call}");
+        }
     }
 
     #[test]
