@@ -258,6 +258,11 @@ fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
         match part {
             sp::Expr::BinaryOp { left, op, right } => {
                 let (col, op) = match (column(left), column(right)) {
+                    // `a.id = b.id` (a join, a loop variable's field): either may be the key.
+                    (Some(l), Some(r)) if *op == Op::Eq => {
+                        bounded.extend([l, r]);
+                        continue;
+                    }
                     (Some(c), None) => (c, op.clone()),
                     // `5 < id` reads as `id > 5`.
                     (None, Some(c)) => (

@@ -403,7 +403,7 @@ pub struct Dml {
     pub table: QualifiedName,
     pub has_where: bool,
     /// The columns the `WHERE` clause bounds, in its top-level `AND`s: `c =
-    /// …`, `c = ANY (…)`, `c IN (list)`, `c BETWEEN … AND …`, or both a lower
+    /// …` (both sides of `a = b`), `c = ANY (…)`, `c IN (list)`, `c BETWEEN … AND …`, or both a lower
     /// and an upper comparison. Empty without a `WHERE`, or when an `OR` (or
     /// anything else) is all it has.
     pub bounded: Vec<Ident>,
