@@ -115,9 +115,10 @@ pub struct TxState {
     pub not_valid_added: Vec<((String, String), Ident)>,
     /// The locks this transaction already holds on existing tables.
     pub held: Vec<Held>,
-    /// Existing tables this transaction proved empty: an `ADD COLUMN … NOT
-    /// NULL` without a default on them succeeded, which it does only on an
-    /// empty table; the lock keeps rows out until the transaction ends.
+    /// Existing tables this transaction proved empty: it truncated them, or
+    /// an `ADD COLUMN … NOT NULL` without a default on them succeeded, which
+    /// it does only on an empty table; the lock keeps rows out until the
+    /// transaction ends.
     pub empty: Vec<QualifiedName>,
     /// Enum labels added by `ALTER TYPE … ADD VALUE` earlier in this
     /// transaction: (type, label). PostgreSQL 12+ refuses to use them until commit.
@@ -269,6 +270,12 @@ impl TxState {
             StmtKind::AlterTypeAddValue { name, value } => {
                 self.enum_values_added.push((name.clone(), value.clone()));
             }
+            // Empty until the transaction ends: its ACCESS EXCLUSIVE keeps rows out.
+            StmtKind::Truncate { tables } => {
+                for table in tables {
+                    self.proved_empty(table, is_new(table));
+                }
+            }
             StmtKind::CreateType { name, .. } => self.types_created.push(name.key()),
             _ => {}
         }
@@ -276,8 +283,8 @@ impl TxState {
             let proves_empty = a.actions.iter().any(
                 |action| matches!(action, AlterAction::AddColumn { column, .. } if fails_on_rows(column)),
             );
-            if proves_empty && !is_new(&a.table) && !self.empty.iter().any(|t| t.same(&a.table)) {
-                self.empty.push(a.table.clone());
+            if proves_empty {
+                self.proved_empty(&a.table, is_new(&a.table));
             }
             for action in &a.actions {
                 if let AlterAction::AddConstraint {
@@ -310,6 +317,12 @@ impl TxState {
         }
     }
 
+    fn proved_empty(&mut self, table: &QualifiedName, new: bool) {
+        if !new && !self.empty.iter().any(|t| t.same(table)) {
+            self.empty.push(table.clone());
+        }
+    }
+
     /// The existing tables this transaction holds ACCESS EXCLUSIVE on, in the
     /// order it took them.
     pub fn exclusive(&self) -> impl Iterator<Item = &QualifiedName> {
@@ -337,8 +350,8 @@ impl TxState {
         if finding.rule.category == Category::Lock && self.empty.iter().any(|t| t.same(table)) {
             finding.severity = finding.severity.min(Severity::Info);
             finding.message = format!(
-                "{}; but {table} is empty here: an earlier `ADD COLUMN … NOT NULL` without a default on it \
-                 succeeded in this transaction, which it does only on an empty table",
+                "{}; but {table} is empty here: this transaction truncated it, or added a NOT NULL column \
+                 without a default to it, which succeeds only on an empty table",
                 finding.message
             );
         }
@@ -467,6 +480,13 @@ mod tests {
             "{}",
             index[0].message
         );
+        let truncate = "BEGIN;\nTRUNCATE users;\nCREATE INDEX i ON users (email);\nCOMMIT;";
+        let after_truncate = lint_snippet(fixture::SCHEMA, truncate, &LintSettings::default());
+        let truncated = after_truncate
+            .iter()
+            .find(|f| f.rule.id == "create-index-non-concurrent")
+            .unwrap();
+        assert_eq!(truncated.severity, Severity::Info);
         // The proof ends with the transaction; the ADD COLUMN itself stays an error.
         assert_eq!(index[1].severity, Severity::Error);
         assert!(found

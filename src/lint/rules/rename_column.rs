@@ -12,7 +12,8 @@ pub(crate) static RULE: Rule = Rule {
     summary: "renaming a column breaks running code that still uses the old name",
     doc: "### What it does\n\
 Flags `ALTER TABLE … RENAME COLUMN a TO b` on a table that existed before this migration, unless an \
-earlier statement of the same file renamed the table (`rename-table` reports that breakage once).\n\n\
+earlier statement of the same file renamed the table (`rename-table` reports that breakage once), or the \
+same file added the column (no running code uses it yet).\n\n\
 ### Why is this bad?\n\
 The rename itself is instant (a brief ACCESS EXCLUSIVE lock), but every query of the application \
 version that is running now still names `a`, and fails with `column \"a\" does not exist` the moment \
@@ -75,10 +76,18 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     {
         return;
     }
+    let table = cx.table(&alter.table);
     for action in &alter.actions {
         let AlterAction::RenameColumn { from, to } = action else {
             continue;
         };
+        // A column this file added: no running code uses it yet.
+        if table
+            .and_then(|t| t.column(from))
+            .is_some_and(|c| c.added_in == Some(cx.file_index))
+        {
+            continue;
+        }
         out.push(
             Finding::new(
                 &RULE,
@@ -101,6 +110,14 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
 mod tests {
     use super::RULE;
     use crate::lint::testing::{assert_clean, assert_flags};
+
+    #[test]
+    fn ignores_a_column_added_in_the_same_file() {
+        assert_clean(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN role_temp text;\nALTER TABLE users RENAME COLUMN role_temp TO role;",
+        );
+    }
 
     #[test]
     fn a_table_renamed_earlier_in_the_file_is_reported_once() {
