@@ -101,7 +101,8 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
                 verb: DmlVerb::Update,
                 table,
                 has_where: u.selection.is_some(),
-                bounded: bounded_columns(u.selection.as_ref()),
+                bounded: bounded_columns(u.selection.as_ref()).0,
+                matched: bounded_columns(u.selection.as_ref()).1,
             }),
             None => StmtKind::Other { tag: "UPDATE".into() },
         },
@@ -217,14 +218,16 @@ fn delete(d: &sp::Delete) -> StmtKind {
             verb: DmlVerb::Delete,
             table,
             has_where: d.selection.is_some(),
-            bounded: bounded_columns(d.selection.as_ref()),
+            bounded: bounded_columns(d.selection.as_ref()).0,
+            matched: bounded_columns(d.selection.as_ref()).1,
         }),
         None => StmtKind::Other { tag: "DELETE".into() },
     }
 }
 
-/// The columns a `WHERE` clause bounds (see [`Dml::bounded`]).
-fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
+/// The columns a `WHERE` clause bounds, and of those the ones it matches
+/// against values (see [`Dml::bounded`], [`Dml::matched`]).
+fn bounded_columns(selection: Option<&sp::Expr>) -> (Vec<Ident>, Vec<Ident>) {
     fn conjuncts<'e>(e: &'e sp::Expr, out: &mut Vec<&'e sp::Expr>) {
         match e {
             sp::Expr::BinaryOp {
@@ -248,7 +251,7 @@ fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
         }
     }
     let Some(selection) = selection else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut parts = Vec::new();
     conjuncts(selection, &mut parts);
@@ -294,15 +297,16 @@ fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
                 target: sp::InTarget::List(_),
                 negated: false,
                 ..
-            }
-            | sp::Expr::Between {
-                expr, negated: false, ..
             } => bounded.extend(column(expr)),
+            sp::Expr::Between {
+                expr, negated: false, ..
+            } => lower.extend(column(expr).into_iter().inspect(|c| upper.push(c.clone()))),
             _ => {}
         }
     }
+    let matched = bounded.clone();
     bounded.extend(lower.into_iter().filter(|c| upper.contains(c)));
-    bounded
+    (bounded, matched)
 }
 
 fn lock_mode(mode: &sp::LockTableMode) -> LockMode {

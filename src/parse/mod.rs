@@ -407,6 +407,9 @@ pub struct Dml {
     /// and an upper comparison. Empty without a `WHERE`, or when an `OR` (or
     /// anything else) is all it has.
     pub bounded: Vec<Ident>,
+    /// Of `bounded`, the columns matched against values (`=`, `= ANY`, `IN`
+    /// list) rather than a range: a `WHERE` that picks rows by value.
+    pub matched: Vec<Ident>,
 }
 
 /// Which data-changing statement.
