@@ -405,6 +405,11 @@ impl<'a> Table<'a> {
     }
 }
 
+/// Column names as a comma-separated list.
+fn join(idents: &[Ident]) -> String {
+    idents.iter().map(Ident::as_str).collect::<Vec<_>>().join(", ")
+}
+
 impl Schema {
     /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<Table<'_>> {
@@ -483,6 +488,67 @@ impl Schema {
         if let Some(data) = self.find_key(table).and_then(|key| self.tables.get_mut(&key)) {
             data.size = Some(size);
         }
+    }
+
+    /// Every fact the rules read, one line each, sorted: tables with their
+    /// columns (type, NOT NULL), primary key, constraints (kind, columns,
+    /// validated) and indexes (columns, unique, plain), partitions, domains
+    /// and materialized views. Names the database chose (an unnamed
+    /// constraint's or index's) are left out, so the model of a database,
+    /// of its dump and of the migrations that built it can be compared.
+    pub fn facts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let key_text = |key: &Key| format!("{}.{}", self.names.get(key.0), self.names.get(key.1));
+        for (key, data) in &self.tables {
+            let t = Table { schema: self, data };
+            let table = key_text(key);
+            out.push(format!("table {table}{}", if data.partitioned { " partitioned" } else { "" }));
+            if let Some(parent) = data.partition_of {
+                out.push(format!("table {table} partition of {}", key_text(&self.resolved(parent))));
+            }
+            for c in &data.columns {
+                out.push(format!(
+                    "column {table}.{} {}{}",
+                    self.names.get(c.name),
+                    self.types[c.ty as usize],
+                    if c.not_null { " not null" } else { "" }
+                ));
+            }
+            if let Some(pk) = t.primary_key() {
+                out.push(format!("primary key {table} ({})", join(&pk)));
+            }
+            for c in t.constraints() {
+                let validated = if c.validated { "" } else { " not valid" };
+                let what = match &c.kind {
+                    ConstraintKind::Check { not_null_columns } => format!("check not null ({})", join(not_null_columns)),
+                    ConstraintKind::ForeignKey { columns, references } => {
+                        let target = self.find_key(references).map_or_else(|| references.to_string(), |k| key_text(&k));
+                        format!("foreign key ({}) references {target}", join(columns))
+                    }
+                    ConstraintKind::Unique { columns, .. } => format!("unique ({})", join(columns)),
+                    ConstraintKind::PrimaryKey { .. } | ConstraintKind::NotNull { .. } => continue,
+                    ConstraintKind::Exclusion => "exclusion".to_string(),
+                };
+                out.push(format!("constraint {table} {what}{validated}"));
+            }
+        }
+        for i in self.indexes.values() {
+            let on = key_text(&self.resolved(i.table));
+            out.push(format!(
+                "index on {on} ({}){}{}",
+                join(&self.idents(i.columns)),
+                if i.unique { " unique" } else { "" },
+                if i.simple { "" } else { " not plain" }
+            ));
+        }
+        for (key, d) in &self.domains {
+            out.push(format!("domain {}{}", key_text(key), if d.constrained { " constrained" } else { "" }));
+        }
+        for key in self.matviews.keys() {
+            out.push(format!("materialized view {}", key_text(key)));
+        }
+        out.sort();
+        out
     }
 
     /// The number of tables in the model.
