@@ -63,7 +63,13 @@ fn comparable(facts: Vec<String>) -> Vec<String> {
 
 fn pg_dump(db: &support::TestDb) -> String {
     let out = Command::new(support::pg_binary("pg_dump"))
-        .args(["--schema-only", "--no-owner", "--no-privileges", "--dbname", &db.url])
+        .args([
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--dbname",
+            &db.url,
+        ])
         .output()
         .expect("pg_dump runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -74,11 +80,17 @@ fn pg_dump(db: &support::TestDb) -> String {
 fn catalog_dump_and_migrations_make_the_same_model() {
     let db = support::fresh_database();
     db.psql_ok(MIGRATIONS);
-    db.psql_ok("INSERT INTO accounts (email) SELECT 'u' || g FROM generate_series(1, 2000) g; ANALYZE accounts;");
+    db.psql_ok(
+        "INSERT INTO accounts (email) SELECT 'u' || g FROM generate_series(1, 2000) g; ANALYZE accounts;",
+    );
 
     let mut client = db.client();
     let live = catalog::read(&mut client).expect("catalog reads");
-    assert_eq!(live.load.unknown, 0, "the catalog's DDL reads back whole: {:?}", live.load);
+    assert_eq!(
+        live.load.unknown, 0,
+        "the catalog's DDL reads back whole: {:?}",
+        live.load
+    );
     let mut dumped = Schema::default();
     let summary = dump::load(&pg_dump(&db), &mut dumped);
     assert!(summary.used > 10, "{summary:?}");
@@ -116,8 +128,13 @@ fn catalog_tables_are_the_databases_with_their_sizes() {
     // Never analyzed: the row count is unknown, not zero.
     let tags = live.schema.table(&table_of("tags")).unwrap().size().unwrap();
     assert_eq!(tags.rows, None, "{tags:?}");
-    let orders = live.schema.table(&table_of(r#"app."Orders""#)).expect("quoted, schema-qualified");
-    assert!(orders.column(&safe_migrate::pg::Ident::new("account_id")).is_some());
+    let orders = live
+        .schema
+        .table(&table_of(r#"app."Orders""#))
+        .expect("quoted, schema-qualified");
+    assert!(orders
+        .column(&safe_migrate::pg::Ident::new("account_id"))
+        .is_some());
 }
 
 #[test]

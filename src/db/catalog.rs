@@ -149,7 +149,12 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
     for oid in &order {
         let r = &relations[oid];
         match r.kind {
-            b'm' => writeln!(ddl, "CREATE MATERIALIZED VIEW {} AS SELECT 1 WITH NO DATA;", r.name).unwrap(),
+            b'm' => writeln!(
+                ddl,
+                "CREATE MATERIALIZED VIEW {} AS SELECT 1 WITH NO DATA;",
+                r.name
+            )
+            .unwrap(),
             _ => {
                 let cols = columns.get(oid).map(|c| c.join(",\n    ")).unwrap_or_default();
                 write!(ddl, "CREATE TABLE {} (\n    {cols}\n)", r.name).unwrap();
@@ -163,7 +168,12 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
     for oid in &order {
         let r = &relations[oid];
         if let (Some(parent), Some(bound)) = (r.parent.and_then(|p| relations.get(&p)), &r.bound) {
-            writeln!(ddl, "ALTER TABLE ONLY {} ATTACH PARTITION {} {bound};", parent.name, r.name).unwrap();
+            writeln!(
+                ddl,
+                "ALTER TABLE ONLY {} ATTACH PARTITION {} {bound};",
+                parent.name, r.name
+            )
+            .unwrap();
         }
     }
 
@@ -222,7 +232,12 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
         let name: String = row.get(0);
         let base: String = row.get(1);
         let checks: Option<String> = row.get(2);
-        writeln!(ddl, "CREATE DOMAIN {name} AS {base} {};", checks.unwrap_or_default()).unwrap();
+        writeln!(
+            ddl,
+            "CREATE DOMAIN {name} AS {base} {};",
+            checks.unwrap_or_default()
+        )
+        .unwrap();
     }
     tx.commit().map_err(|e| DbError::catalog("ending the read", &e))?;
 
@@ -275,4 +290,3 @@ fn sizes(relations: &HashMap<u32, Relation>, version: PgVersion) -> Vec<(Qualifi
         })
         .collect()
 }
-

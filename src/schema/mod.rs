@@ -102,7 +102,11 @@ impl std::fmt::Display for TableSize {
     /// `~48.2M rows, 12 GB`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.rows {
-            Some(rows) => write!(f, "~{} rows, ", human(rows as f64, 1000.0, &["", "k", "M", "G", "T"]))?,
+            Some(rows) => write!(
+                f,
+                "~{} rows, ",
+                human(rows as f64, 1000.0, &["", "k", "M", "G", "T"])
+            )?,
             None => f.write_str("rows unknown (never analyzed), ")?,
         }
         let bytes = human(self.bytes as f64, 1024.0, &[" B", " kB", " MB", " GB", " TB"]);
@@ -475,7 +479,9 @@ impl Schema {
 
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.domains.get(&self.find_key(name)?).and_then(|d| d.created_in.get())
+        self.domains
+            .get(&self.find_key(name)?)
+            .and_then(|d| d.created_in.get())
     }
 
     /// Index of the file that created the materialized view `name`, if the history did.
@@ -502,9 +508,15 @@ impl Schema {
         for (key, data) in &self.tables {
             let t = Table { schema: self, data };
             let table = key_text(key);
-            out.push(format!("table {table}{}", if data.partitioned { " partitioned" } else { "" }));
+            out.push(format!(
+                "table {table}{}",
+                if data.partitioned { " partitioned" } else { "" }
+            ));
             if let Some(parent) = data.partition_of {
-                out.push(format!("table {table} partition of {}", key_text(&self.resolved(parent))));
+                out.push(format!(
+                    "table {table} partition of {}",
+                    key_text(&self.resolved(parent))
+                ));
             }
             for c in &data.columns {
                 out.push(format!(
@@ -520,9 +532,13 @@ impl Schema {
             for c in t.constraints() {
                 let validated = if c.validated { "" } else { " not valid" };
                 let what = match &c.kind {
-                    ConstraintKind::Check { not_null_columns } => format!("check not null ({})", join(not_null_columns)),
+                    ConstraintKind::Check { not_null_columns } => {
+                        format!("check not null ({})", join(not_null_columns))
+                    }
                     ConstraintKind::ForeignKey { columns, references } => {
-                        let target = self.find_key(references).map_or_else(|| references.to_string(), |k| key_text(&k));
+                        let target = self
+                            .find_key(references)
+                            .map_or_else(|| references.to_string(), |k| key_text(&k));
                         format!("foreign key ({}) references {target}", join(columns))
                     }
                     ConstraintKind::Unique { columns, .. } => format!("unique ({})", join(columns)),
@@ -542,7 +558,11 @@ impl Schema {
             ));
         }
         for (key, d) in &self.domains {
-            out.push(format!("domain {}{}", key_text(key), if d.constrained { " constrained" } else { "" }));
+            out.push(format!(
+                "domain {}{}",
+                key_text(key),
+                if d.constrained { " constrained" } else { "" }
+            ));
         }
         for key in self.matviews.keys() {
             out.push(format!("materialized view {}", key_text(key)));
@@ -772,11 +792,16 @@ impl Schema {
         }
         match &stmt.kind {
             StmtKind::CreateTable(t) => {
-                if t.if_not_exists && self.table(&t.name).is_some() {
+                let existing = self.table(&t.name).and_then(|t| t.origin());
+                // The database's table stays the database's: a migration
+                // that creates it again fails there (or was applied before
+                // this history was adopted), and its rows are real.
+                if t.if_not_exists && existing.is_some()
+                    || existing == Some(Origin::Database) && origin != Origin::Database
+                {
                     return;
                 }
-                let columns: Vec<ColumnData> =
-                    t.columns.iter().map(|c| self.column_of(c, origin)).collect();
+                let columns: Vec<ColumnData> = t.columns.iter().map(|c| self.column_of(c, origin)).collect();
                 let mut constraints: Vec<ConstraintData> = t
                     .columns
                     .iter()
