@@ -434,9 +434,7 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
             settings.severity.insert(rule.id, level.severity());
         }
     }
-    if let Some(small) = config.small_table {
-        settings.small_table = small;
-    }
+    settings.small_table = Some(config.small_table.unwrap_or_default());
     let paths = if args.paths.is_empty() {
         config.paths.clone()
     } else {
@@ -481,6 +479,9 @@ struct Start {
     /// Whether the files not applied are deployed together (a database:
     /// every pending migration is one release).
     one_deploy: bool,
+    /// The database's schema as DDL, which `apply` records (see
+    /// [`apply::context`]).
+    ddl: Option<String>,
 }
 
 /// Reads the schema `run` starts from: a dump, or a database's catalog and
@@ -506,6 +507,7 @@ fn start(
                 schema,
                 applied: HashSet::new(),
                 one_deploy: false,
+                ddl: None,
             })
         }
         (StartFrom::Database(_), Some(client)) => {
@@ -513,16 +515,19 @@ fn start(
             if !run.explicit_version {
                 run.settings.pg_version = context.catalog.version;
             }
+            let (schema, applied, ddl) = context.start();
             Ok(Start {
-                schema: context.catalog.schema,
-                applied: context.applied,
+                schema,
+                applied,
                 one_deploy: true,
+                ddl: Some(ddl),
             })
         }
         _ => Ok(Start {
             schema: Schema::default(),
             applied: HashSet::new(),
             one_deploy: false,
+            ddl: None,
         }),
     }
 }
@@ -586,7 +591,7 @@ fn lint_command(run: &mut LintRun) -> Result<u8, Error> {
 
 fn plan_command(run: &mut LintRun, format: PlanFormat, batch_size: u32) -> Result<u8, Error> {
     let mut client = connect_for(run)?;
-    let mut plan = plan_history(run, client.as_mut(), batch_size, apply::history::DEFAULT_SCHEMA)?;
+    let (mut plan, _) = plan_history(run, client.as_mut(), batch_size, apply::history::DEFAULT_SCHEMA)?;
     // What the database has applied is context, not part of the plan.
     plan.migrations.retain(|m| !m.applied);
     let stdout = std::io::stdout();
@@ -611,7 +616,7 @@ fn plan_history(
     client: Option<&mut postgres::Client>,
     batch_size: u32,
     history_schema: &str,
-) -> Result<plan::Plan, Error> {
+) -> Result<(plan::Plan, Option<String>), Error> {
     let discovery = source::discover(&run.paths, &run.exclude)?;
     let start = start(run, client, history_schema)?;
     let sources = discovery
@@ -620,7 +625,11 @@ fn plan_history(
         .map(source::read)
         .collect::<Result<Vec<_>, _>>()?;
     let settings = plan::PlanSettings {
-        lint: run.settings.clone(),
+        // A plan takes the safe path on small tables too.
+        lint: LintSettings {
+            small_table: None,
+            ..run.settings.clone()
+        },
         batch_size,
     };
     let mut driver = Driver::new(&settings.lint, start.schema);
@@ -628,7 +637,8 @@ fn plan_history(
         driver = driver.deploy_from(0);
     }
     let applied = |s: &Source| start.applied.contains(&apply::migration_id(&s.file));
-    Ok(plan::plan_from(sources, applied, driver, &settings))
+    let plan = plan::plan_from(sources, applied, driver, &settings);
+    Ok((plan, start.ddl))
 }
 
 /// The migrations, settings and URL `apply` and `status` work from.
@@ -669,13 +679,14 @@ fn resolve_database(args: &DatabaseArgs) -> Result<DatabaseRun, Error> {
 }
 
 /// Plans the migrations of `run` against the database `client` is
-/// connected to (its catalog, history and version), or from nothing.
+/// connected to (its catalog, history and version), or from nothing; with
+/// the schema planned from, as DDL, when it came from the database.
 fn plan_for(
     run: &mut DatabaseRun,
     client: Option<&mut postgres::Client>,
     batch_size: u32,
     history_schema: &str,
-) -> Result<plan::Plan, Error> {
+) -> Result<(plan::Plan, Option<String>), Error> {
     if client.is_none() {
         run.lint.start = StartFrom::Empty;
     }
@@ -702,25 +713,26 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
 
 fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
     let mut run = resolve_database(&args.db)?;
-    let settings = apply_settings(args);
+    let mut settings = apply_settings(args);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let Some(url) = run.url.clone() else {
         if args.dry_run {
             // Without a database every migration counts as pending.
-            let plan = plan_for(&mut run, None, args.batch_size, &settings.history_schema)?;
+            let (plan, _) = plan_for(&mut run, None, args.batch_size, &settings.history_schema)?;
             out.write_all(plan::render::text(&plan, false).as_bytes())?;
             return Ok(0);
         }
         return Err(apply::ApplyError::NoUrl.into());
     };
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(
+    let (plan, start_schema) = plan_for(
         &mut run,
         Some(&mut client),
         args.batch_size,
         &settings.history_schema,
     )?;
+    settings.start_schema = start_schema;
     if args.dry_run {
         let pending = apply::pending(&plan, &mut client, &settings)?;
         writeln!(out, "{} pending migration(s):", pending.len())?;
@@ -864,7 +876,7 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
     let mut run = resolve_database(args)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(&mut run, Some(&mut client), 1000, &args.history_schema)?;
+    let (plan, _) = plan_for(&mut run, Some(&mut client), 1000, &args.history_schema)?;
     let settings = ApplySettings {
         history_schema: args.history_schema.clone(),
         ..ApplySettings::default()

@@ -73,6 +73,10 @@ pub struct ApplySettings {
     pub target: Option<MigrationVersion>,
     /// Take over this tool's history first (`--adopt refinery`).
     pub adopt: Option<Adopt>,
+    /// The schema the plan was made from, as DDL: recorded with each
+    /// migration this run starts, so a resumed run plans from it again
+    /// (see [`context`]).
+    pub start_schema: Option<String>,
 }
 
 impl Default for ApplySettings {
@@ -94,6 +98,7 @@ impl Default for ApplySettings {
             history_schema: history::DEFAULT_SCHEMA.to_string(),
             target: None,
             adopt: None,
+            start_schema: None,
         }
     }
 }
@@ -875,6 +880,9 @@ fn apply_migration(
     let earlier = history.migration(&id);
     let edited = earlier.is_some_and(|r| r.checksum != checksum(&m.text));
     history::begin_migration(client, schema, &id, m, &checksum(&m.text))?;
+    if let Some(start) = &settings.start_schema {
+        context::record_start(client, schema, &id, start)?;
+    }
     history::forget_steps_from(client, schema, &id, kept, resume_cursor.is_some())?;
     events(&Event::MigrationStarted {
         version: id.clone(),

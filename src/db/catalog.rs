@@ -32,6 +32,9 @@ pub struct Catalog {
     /// How the written DDL loaded (any `unknown` statement is a table or
     /// index the parser could not read back: a gap in the model).
     pub load: LoadSummary,
+    /// The DDL the model was loaded from: `schema` is
+    /// [`dump::load`] of it (sizes aside).
+    pub ddl: String,
 }
 
 /// Schemas that hold no user tables.
@@ -251,6 +254,7 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
         version,
         tables: relations.values().filter(|r| r.kind != b'm').count(),
         load,
+        ddl,
     })
 }
 

@@ -208,8 +208,9 @@ pub struct LintSettings {
     pub assume_in_transaction: bool,
     /// Per-rule severity overrides; `None` turns the rule off.
     pub severity: HashMap<&'static str, Option<Severity>>,
-    /// Below this size a table's locks are brief: lock findings on it are info.
-    pub small_table: SmallTable,
+    /// Below this size a table's locks are brief: lock findings on it are
+    /// info. `None` for plans, which take the safe path whatever the size.
+    pub small_table: Option<SmallTable>,
 }
 
 /// The size under which a table counts as small (config `small_table`).

@@ -259,7 +259,9 @@ fn size_up(f: &mut Finding, cx: &LintContext) {
         return;
     };
     f.size = Some(size);
-    if f.rule.category == Category::Lock && f.severity > Severity::Info && cx.settings.small_table.holds(size)
+    if f.rule.category == Category::Lock
+        && f.severity > Severity::Info
+        && cx.settings.small_table.is_some_and(|small| small.holds(size))
     {
         f.severity = Severity::Info;
         f.label = Some(format!("small table ({size}): the lock is brief"));
