@@ -83,13 +83,6 @@ pub struct DatabaseArgs {
     pub pg_version: Option<u32>,
 }
 
-/// Another tool's history `apply --adopt` takes over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AdoptFrom {
-    /// refinery's `refinery_schema_history`.
-    Refinery,
-}
-
 /// `migrate apply` arguments, as typed.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -102,8 +95,8 @@ pub struct ApplyArgs {
     #[arg(long, value_parser = parse_version)]
     pub target: Option<MigrationVersion>,
     /// First mark the migrations this tool applied as applied, after checking their checksums.
-    #[arg(long, value_enum)]
-    pub adopt: Option<AdoptFrom>,
+    #[arg(long, value_name = "TOOL", value_parser = parse_adopt())]
+    pub adopt: Option<apply::Adopt>,
     /// lock_timeout of each try of a transactional step (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
@@ -204,6 +197,13 @@ fn parse_version(text: &str) -> Result<MigrationVersion, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(MigrationVersion)
+}
+
+/// `--adopt TOOL`: one of [`apply::Adopt::NAMES`], listed in `--help`.
+fn parse_adopt() -> impl clap::builder::TypedValueParser<Value = apply::Adopt> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(apply::Adopt::NAMES)
+        .map(|name| apply::Adopt::from_name(&name).expect("a name from Adopt::NAMES"))
 }
 
 /// When `lint` exits non-zero.
@@ -702,7 +702,7 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         max_replica_lag_bytes: args.max_replica_lag_bytes,
         history_schema: args.db.history_schema.clone(),
         target: args.target.clone(),
-        adopt: args.adopt.map(|AdoptFrom::Refinery| apply::Adopt::Refinery),
+        adopt: args.adopt,
         ..ApplySettings::default()
     }
 }
@@ -852,11 +852,18 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
         }
         Event::MigrationApplied { duration, .. } => writeln!(out, "   applied in {}ms", duration.as_millis()),
         Event::MigrationFailed { step, .. } => writeln!(out, "   failed at step {step}; rerun to resume"),
-        Event::MigrationAdopted { version, name, from } => {
-            writeln!(
-                out,
-                "== {version} {name}: adopted from {from} (checksum verified, not run)"
-            )
+        Event::MigrationAdopted {
+            version,
+            name,
+            from,
+            checksum_verified,
+        } => {
+            let how = if *checksum_verified {
+                "checksum verified, not run"
+            } else {
+                "not run; the tool keeps no checksum"
+            };
+            writeln!(out, "== {version} {name}: adopted from {from} ({how})")
         }
         Event::NothingPending => writeln!(out, "nothing to apply: every migration is applied"),
     }
