@@ -39,6 +39,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show which migrations are applied, pending, in progress or changed.
     Status(StatusArgs),
+    /// Mark every migration up to VERSION applied without running it (a database built by hand or restored).
+    #[command(override_usage = "migrate baseline [OPTIONS] [DIR] VERSION")]
+    Baseline(BaselineArgs),
     /// Create the next `V<n>__NAME.sql` migration file.
     New(NewArgs),
     /// Run migrations on a scratch PostgreSQL and check the lint claims against it.
@@ -134,6 +137,17 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// `migrate baseline` arguments, as typed. Both positionals are optional to
+/// clap (`DIR` comes first and may be left out); with one, it is `VERSION`.
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The last migration the database already holds, e.g. 7 or 1.2.
+    #[arg(value_name = "VERSION")]
+    pub upto: Option<String>,
 }
 
 /// `migrate new` arguments, as typed.
@@ -298,6 +312,10 @@ pub enum Error {
     Apply(#[from] apply::ApplyError),
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    #[error("baseline: no VERSION given")]
+    NoBaselineVersion,
+    #[error("baseline: {0}")]
+    BaselineVersion(String),
     #[error("{}: cannot create the migration: {source}", path.display())]
     NewFile {
         path: PathBuf,
@@ -318,6 +336,9 @@ impl Error {
             Error::Apply(e) => e.help(),
             Error::Trace(e) => e.help(),
             Error::NewFile { .. } => "check that the directory is writable",
+            Error::NoBaselineVersion | Error::BaselineVersion(_) => {
+                "run `migrate baseline [DIR] VERSION` with the version of the last migration the database holds"
+            }
         }
     }
 
@@ -392,6 +413,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         },
         Command::Apply(args) => apply_command(&args),
         Command::Status(args) => status_command(&args.db),
+        Command::Baseline(args) => baseline_command(args),
         Command::New(args) => new_command(&args),
     }
 }
@@ -891,6 +913,7 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
         }
         let state = match &s.state {
             MigrationState::Applied => "applied".to_string(),
+            MigrationState::Baseline => "applied (baseline, not run here)".to_string(),
             MigrationState::Pending => "pending".to_string(),
             MigrationState::InProgress { step, of, failed, .. } => format!(
                 "{} at step {step} of {of}",
@@ -900,6 +923,45 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
             MigrationState::Missing => "applied, missing from disk".to_string(),
         };
         writeln!(out, "{:<8} {:<40} {state}", s.version, s.name)?;
+    }
+    Ok(0)
+}
+
+fn baseline_command(mut args: BaselineArgs) -> Result<u8, Error> {
+    let version = match (args.db.dir.take(), args.upto.take()) {
+        (Some(dir), Some(version)) => {
+            args.db.dir = Some(dir);
+            version
+        }
+        (Some(version), None) => version.to_string_lossy().into_owned(),
+        (None, _) => return Err(Error::NoBaselineVersion),
+    };
+    let version = parse_version(&version).map_err(Error::BaselineVersion)?;
+    let run = resolve_database(&args.db)?;
+    let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
+    let mut client = apply::connect(&url)?;
+    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    let settings = ApplySettings {
+        history_schema: args.db.history_schema.clone(),
+        ..ApplySettings::default()
+    };
+    let marked = apply::baseline::baseline(&plan, &mut client, &settings, &version)?;
+    let mut out = std::io::stdout().lock();
+    for m in &marked {
+        let id = apply::migration_id(&m.file);
+        if args.db.format == OutputFormat::Json {
+            let line = serde_json::json!({"event": "baseline", "version": id, "name": m.file.name});
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "== {id} {}: baseline (marked applied, not run)", m.file.name)?;
+        }
+    }
+    if args.db.format == OutputFormat::Text {
+        writeln!(
+            out,
+            "baselined {} migration(s) up to {version}; `migrate apply` runs the ones after it",
+            marked.len()
+        )?;
     }
     Ok(0)
 }

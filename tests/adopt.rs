@@ -615,3 +615,111 @@ fn adopting_from_a_tool_whose_table_is_absent_is_an_error() {
         "possible values: refinery, sqlx, flyway, golang-migrate, diesel, dbmate, goose, prisma",
     );
 }
+
+/// `migrate baseline ARGS --database-url URL`, run in `cwd`.
+fn baseline(cwd: &std::path::Path, db: &TestDb, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .arg("baseline")
+        .args(args)
+        .args(["--database-url", &db.url])
+        .current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_database_built_by_hand_is_baselined_and_then_applies_only_what_follows() {
+    let db = fresh_database();
+    // Built by hand (or restored from a dump): V1 and V2's effects, no history.
+    db.psql_ok(V1);
+    db.psql_ok(V2);
+    let dir = migrations(&[
+        ("migrations/V1__create.sql", V1),
+        ("migrations/V2__note.sql", V2),
+        ("migrations/V3__more.sql", V3),
+    ]);
+    let migrations_dir = dir.path().join("migrations");
+    let migrations_dir = migrations_dir.to_str().unwrap();
+
+    // A version no file has, or none at all, is a usage error.
+    let out = baseline(dir.path(), &db, &[migrations_dir, "9"]);
+    assert_exit(&out, 2);
+    assert_stderr_has(
+        &out,
+        "baseline 9: no migration file has that version; the files' versions run from 1 to 3",
+    );
+    let out = baseline(dir.path(), &db, &[]);
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, "baseline: no VERSION given");
+    assert_eq!(
+        scalar(&db, "SELECT to_regclass('safe_migrate.migrations') IS NULL"),
+        "true"
+    );
+
+    // `baseline DIR VERSION`.
+    let out = baseline(dir.path(), &db, &[migrations_dir, "2"]);
+    assert_exit(&out, 0);
+    assert_stdout_has(&out, "== 1 create: baseline (marked applied, not run)");
+    assert_stdout_has(&out, "== 2 note: baseline (marked applied, not run)");
+    assert_stdout_has(&out, "baselined 2 migration(s) up to 2");
+    assert_eq!(our_history(&db), "1:applied,2:applied");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT string_agg(DISTINCT origin, ',') FROM safe_migrate.migrations"
+        ),
+        "baseline"
+    );
+
+    let status = migrate(&std::path::PathBuf::from(migrations_dir), &db.url, &["status"]);
+    assert_exit(&status, 0);
+    let lines: Vec<String> = String::from_utf8_lossy(&status.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "1 create applied (baseline, not run here)",
+            "2 note applied (baseline, not run here)",
+            "3 more pending"
+        ],
+        "{}",
+        text(&status)
+    );
+
+    // `baseline VERSION` in the default directory: nothing more to mark.
+    let out = baseline(dir.path(), &db, &["2"]);
+    assert_exit(&out, 0);
+    assert_stdout_has(&out, "baselined 0 migration(s) up to 2");
+
+    let out = migrate(&std::path::PathBuf::from(migrations_dir), &db.url, &["apply"]);
+    assert_exit(&out, 0);
+    assert_stdout_has(&out, "applied 1 migration(s)");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM t"), "50");
+    assert_eq!(scalar(&db, "SELECT to_regclass('u') IS NOT NULL"), "true");
+    assert_eq!(our_history(&db), "1:applied,2:applied,3:applied");
+}
+
+#[test]
+fn a_history_from_before_the_origin_column_is_read_and_gains_it() {
+    let db = fresh_database();
+    let dir = migrations(&[("V1__create.sql", V1), ("V2__note.sql", V2)]);
+    assert_exit(&migrate(dir.path(), &db.url, &["apply", "--target", "1"]), 0);
+    db.psql_ok("ALTER TABLE safe_migrate.migrations DROP COLUMN origin;");
+    let status = migrate(dir.path(), &db.url, &["status"]);
+    assert_exit(&status, 0);
+    assert_stdout_has(&status, "2        note");
+    db.psql_ok(V2);
+    let out = baseline(dir.path(), &db, &[dir.path().to_str().unwrap(), "2"]);
+    assert_exit(&out, 0);
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT string_agg(version || ':' || coalesce(origin, 'ran'), ',' ORDER BY version) \
+             FROM safe_migrate.migrations"
+        ),
+        "1:ran,2:baseline"
+    );
+}

@@ -18,6 +18,7 @@
 
 pub mod adopt;
 pub mod backfill;
+pub mod baseline;
 pub mod batch_size;
 pub mod history;
 pub mod lock;
@@ -213,6 +214,10 @@ pub enum ApplyError {
         table: &'static str,
         version: String,
     },
+    #[error("baseline {version}: no migration file has that version; {range}")]
+    BaselineUnknown { version: String, range: String },
+    #[error("{migration}: started here and not finished, so it cannot be marked applied by a baseline")]
+    BaselineInProgress { migration: String },
     #[error("{migration}: {} refused statement(s): {}", reasons.len(), reasons.join("; "))]
     Refused { migration: String, reasons: Vec<String> },
     #[error(
@@ -301,6 +306,10 @@ impl ApplyError {
                 "finish or repair that migration with the tool that started it (the database may hold part of it), \
                  then rerun with --adopt"
             }
+            Self::BaselineUnknown { .. } => {
+                "name the version of the last migration the database already holds (`migrate status` lists them)"
+            }
+            Self::BaselineInProgress { .. } => "finish it with `migrate apply` (it resumes), or baseline below it",
             Self::Refused { .. } => {
                 "rewrite the statement, or accept it with `-- migrate:ignore <rule> -- <reason>` above it"
             }
@@ -338,13 +347,15 @@ impl ApplyError {
             | Self::RunLockBusy { .. }
             | Self::History { .. }
             | Self::AdoptRead { .. }
-            | Self::AdoptNoHistory { .. } => 2,
+            | Self::AdoptNoHistory { .. }
+            | Self::BaselineUnknown { .. } => 2,
             Self::Drift { .. }
             | Self::Refused { .. }
             | Self::NotAdopted { .. }
             | Self::AdoptMissing { .. }
             | Self::AdoptChecksum { .. }
-            | Self::AdoptFailed { .. } => 3,
+            | Self::AdoptFailed { .. }
+            | Self::BaselineInProgress { .. } => 3,
             Self::LockNotAcquired { .. }
             | Self::Step { .. }
             | Self::ConnectionLost { .. }
@@ -788,7 +799,8 @@ fn apply_locked(
             if history.migration(&id).is_some() {
                 continue;
             }
-            history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text))?;
+            let origin = format!("adopted from {}", tool.table());
+            history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text), &origin)?;
             events(&Event::MigrationAdopted {
                 version: id,
                 name: m.file.name.clone(),
@@ -995,10 +1007,12 @@ pub fn status(
         let state = match history.migration(&id) {
             None => MigrationState::Pending,
             Some(row) if row.status == history::Status::Applied => {
-                if row.checksum == checksum(&m.text) {
-                    MigrationState::Applied
-                } else {
+                if row.checksum != checksum(&m.text) {
                     MigrationState::Changed
+                } else if row.origin.as_deref() == Some(history::BASELINE) {
+                    MigrationState::Baseline
+                } else {
+                    MigrationState::Applied
                 }
             }
             Some(row) => {
