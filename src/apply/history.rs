@@ -186,8 +186,6 @@ CREATE TABLE IF NOT EXISTS {s}.migrations (
     duration interval,
     origin text
 );
--- Histories created before the column existed.
-ALTER TABLE {s}.migrations ADD COLUMN IF NOT EXISTS origin text;
 CREATE TABLE IF NOT EXISTS {s}.steps (
     version text NOT NULL REFERENCES {s}.migrations (version) ON DELETE CASCADE,
     step integer NOT NULL,
@@ -204,7 +202,29 @@ COMMIT;"
     client.batch_execute(&sql).map_err(|e| {
         let _ = client.batch_execute("ROLLBACK");
         err(schema, e)
-    })
+    })?;
+    // A history created before `origin` existed gains it. Only then: the
+    // ALTER takes ACCESS EXCLUSIVE on the table, which would wait for any
+    // open transaction that touched the history.
+    let has_origin: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1::text) \
+             AND attname = 'origin' AND NOT attisdropped)",
+            &[&format!("{s}.migrations")],
+        )
+        .map_err(|e| err(schema, e))?
+        .get(0);
+    if !has_origin {
+        let alter = format!(
+            "BEGIN; SET LOCAL lock_timeout = '5s'; \
+             ALTER TABLE {s}.migrations ADD COLUMN IF NOT EXISTS origin text; COMMIT;"
+        );
+        client.batch_execute(&alter).map_err(|e| {
+            let _ = client.batch_execute("ROLLBACK");
+            err(schema, e)
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads the whole history; empty when the tables do not exist yet.
