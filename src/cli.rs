@@ -37,6 +37,9 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Show which migrations are applied, pending, in progress or changed.
     Status(StatusArgs),
+    /// Mark every migration up to VERSION applied without running it (a database built by hand or restored).
+    #[command(override_usage = "migrate baseline [OPTIONS] [DIR] VERSION")]
+    Baseline(BaselineArgs),
     /// Create the next `V<n>__NAME.sql` migration file.
     New(NewArgs),
     /// Run migrations on a scratch PostgreSQL and check the lint claims against it.
@@ -81,13 +84,6 @@ pub struct DatabaseArgs {
     pub pg_version: Option<u32>,
 }
 
-/// Another tool's history `apply --adopt` takes over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum AdoptFrom {
-    /// refinery's `refinery_schema_history`.
-    Refinery,
-}
-
 /// `migrate apply` arguments, as typed.
 #[derive(Debug, clap::Args)]
 pub struct ApplyArgs {
@@ -100,8 +96,8 @@ pub struct ApplyArgs {
     #[arg(long, value_parser = parse_version)]
     pub target: Option<MigrationVersion>,
     /// First mark the migrations this tool applied as applied, after checking their checksums.
-    #[arg(long, value_enum)]
-    pub adopt: Option<AdoptFrom>,
+    #[arg(long, value_name = "TOOL", value_parser = parse_adopt())]
+    pub adopt: Option<apply::Adopt>,
     /// lock_timeout of each try of a transactional step (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
@@ -139,6 +135,17 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+}
+
+/// `migrate baseline` arguments, as typed. Both positionals are optional to
+/// clap (`DIR` comes first and may be left out); with one, it is `VERSION`.
+#[derive(Debug, clap::Args)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub db: DatabaseArgs,
+    /// The last migration the database already holds, e.g. 7 or 1.2.
+    #[arg(value_name = "VERSION")]
+    pub upto: Option<String>,
 }
 
 /// `migrate new` arguments, as typed.
@@ -202,6 +209,13 @@ fn parse_version(text: &str) -> Result<MigrationVersion, String> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(MigrationVersion)
+}
+
+/// `--adopt TOOL`: one of [`apply::Adopt::NAMES`], listed in `--help`.
+fn parse_adopt() -> impl clap::builder::TypedValueParser<Value = apply::Adopt> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(apply::Adopt::NAMES)
+        .map(|name| apply::Adopt::from_name(&name).expect("a name from Adopt::NAMES"))
 }
 
 /// When `lint` exits non-zero.
@@ -318,6 +332,10 @@ pub enum Error {
     Apply(#[from] apply::ApplyError),
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    #[error("baseline: no VERSION given")]
+    NoBaselineVersion,
+    #[error("baseline: {0}")]
+    BaselineVersion(String),
     #[error("{}: cannot create the migration: {source}", path.display())]
     NewFile {
         path: PathBuf,
@@ -339,6 +357,9 @@ impl Error {
             Error::Apply(e) => e.help(),
             Error::Trace(e) => e.help(),
             Error::NewFile { .. } => "check that the directory is writable",
+            Error::NoBaselineVersion | Error::BaselineVersion(_) => {
+                "run `migrate baseline [DIR] VERSION` with the version of the last migration the database holds"
+            }
         }
     }
 
@@ -405,6 +426,7 @@ pub fn run(args: Args) -> Result<u8, Error> {
         },
         Command::Apply(args) => apply_command(&args),
         Command::Status(args) => status_command(&args.db),
+        Command::Baseline(args) => baseline_command(args),
         Command::New(args) => new_command(&args),
     }
 }
@@ -706,7 +728,7 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         max_replica_lag_bytes: args.max_replica_lag_bytes,
         history_schema: args.db.history_schema.clone(),
         target: args.target.clone(),
-        adopt: args.adopt.map(|AdoptFrom::Refinery| apply::Adopt::Refinery),
+        adopt: args.adopt,
         ..ApplySettings::default()
     }
 }
@@ -862,11 +884,18 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
         }
         Event::MigrationApplied { duration, .. } => writeln!(out, "   applied in {}ms", duration.as_millis()),
         Event::MigrationFailed { step, .. } => writeln!(out, "   failed at step {step}; rerun to resume"),
-        Event::MigrationAdopted { version, name, from } => {
-            writeln!(
-                out,
-                "== {version} {name}: adopted from {from} (checksum verified, not run)"
-            )
+        Event::MigrationAdopted {
+            version,
+            name,
+            from,
+            checksum_verified,
+        } => {
+            let how = if *checksum_verified {
+                "checksum verified, not run"
+            } else {
+                "not run; the tool keeps no checksum"
+            };
+            writeln!(out, "== {version} {name}: adopted from {from} ({how})")
         }
         Event::NothingPending => writeln!(out, "nothing to apply: every migration is applied"),
     }
@@ -894,6 +923,7 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
         }
         let state = match &s.state {
             MigrationState::Applied => "applied".to_string(),
+            MigrationState::Baseline => "applied (baseline, not run here)".to_string(),
             MigrationState::Pending => "pending".to_string(),
             MigrationState::InProgress { step, of, failed, .. } => format!(
                 "{} at step {step} of {of}",
@@ -903,6 +933,45 @@ fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
             MigrationState::Missing => "applied, missing from disk".to_string(),
         };
         writeln!(out, "{:<8} {:<40} {state}", s.version, s.name)?;
+    }
+    Ok(0)
+}
+
+fn baseline_command(mut args: BaselineArgs) -> Result<u8, Error> {
+    let version = match (args.db.dir.take(), args.upto.take()) {
+        (Some(dir), Some(version)) => {
+            args.db.dir = Some(dir);
+            version
+        }
+        (Some(version), None) => version.to_string_lossy().into_owned(),
+        (None, _) => return Err(Error::NoBaselineVersion),
+    };
+    let version = parse_version(&version).map_err(Error::BaselineVersion)?;
+    let run = resolve_database(&args.db)?;
+    let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
+    let mut client = apply::connect(&url)?;
+    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    let settings = ApplySettings {
+        history_schema: args.db.history_schema.clone(),
+        ..ApplySettings::default()
+    };
+    let marked = apply::baseline::baseline(&plan, &mut client, &settings, &version)?;
+    let mut out = std::io::stdout().lock();
+    for m in &marked {
+        let id = apply::migration_id(&m.file);
+        if args.db.format == OutputFormat::Json {
+            let line = serde_json::json!({"event": "baseline", "version": id, "name": m.file.name});
+            writeln!(out, "{line}")?;
+        } else {
+            writeln!(out, "== {id} {}: baseline (marked applied, not run)", m.file.name)?;
+        }
+    }
+    if args.db.format == OutputFormat::Text {
+        writeln!(
+            out,
+            "baselined {} migration(s) up to {version}; `migrate apply` runs the ones after it",
+            marked.len()
+        )?;
     }
     Ok(0)
 }

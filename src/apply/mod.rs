@@ -18,6 +18,7 @@
 
 pub mod adopt;
 pub mod backfill;
+pub mod baseline;
 pub mod batch_size;
 pub mod context;
 pub mod history;
@@ -71,7 +72,7 @@ pub struct ApplySettings {
     pub history_schema: String,
     /// Apply migrations up to and including this version only.
     pub target: Option<MigrationVersion>,
-    /// Take over this tool's history first (`--adopt refinery`).
+    /// Take over this tool's history first (`--adopt sqlx`).
     pub adopt: Option<Adopt>,
     /// The schema the plan was made from, as DDL: recorded with each
     /// migration this run starts, so a resumed run plans from it again
@@ -182,28 +183,49 @@ pub enum ApplyError {
         /// A unified diff, applied text → file.
         diff: String,
     },
-    #[error("cannot read {}: {message}", adopt::REFINERY_TABLE)]
-    RefineryHistory { message: String },
-    #[error("--adopt refinery: this database has no {} table", adopt::REFINERY_TABLE)]
-    AdoptNoHistory,
+    #[error("cannot read {table}: {message}")]
+    AdoptRead { table: &'static str, message: String },
+    #[error("--adopt {tool}: this database has no {table} table")]
+    AdoptNoHistory { tool: &'static str, table: &'static str },
     #[error(
-        "{} records {versions} migration(s) and the history in schema {schema} is empty: \
-         applying would run them again",
-        adopt::REFINERY_TABLE
+        "{table} records {versions} migration(s) of {tool} and the history in schema {schema} is empty: \
+         applying would run them again; rerun with --adopt {tool}"
     )]
-    NotAdopted { schema: String, versions: usize },
+    NotAdopted {
+        schema: String,
+        tool: &'static str,
+        table: &'static str,
+        versions: usize,
+    },
     #[error(
-        "{} records version {version} ({name}), but no migration file has that version",
-        adopt::REFINERY_TABLE
+        "{table} records version {version}{}, but no migration file has that version",
+        if name.is_empty() { String::new() } else { format!(" ({name})") }
     )]
-    AdoptMissing { version: i64, name: String },
-    #[error("{path}: changed since refinery applied version {version} (refinery checksum {recorded}, file {computed})")]
+    AdoptMissing {
+        table: &'static str,
+        version: String,
+        name: String,
+    },
+    #[error("{path}: changed since {tool} applied version {version} ({tool} checksum {recorded}, file {computed})")]
     AdoptChecksum {
         path: String,
-        version: i64,
+        tool: &'static str,
+        version: String,
         recorded: String,
         computed: String,
     },
+    /// `what` is the file of the version, or the version when no file has it.
+    #[error("{what}: {table} records version {version} as failed or dirty: {tool} did not finish it")]
+    AdoptFailed {
+        what: String,
+        tool: &'static str,
+        table: &'static str,
+        version: String,
+    },
+    #[error("baseline {version}: no migration file has that version; {range}")]
+    BaselineUnknown { version: String, range: String },
+    #[error("{migration}: started here and not finished, so it cannot be marked applied by a baseline")]
+    BaselineInProgress { migration: String },
     #[error("{migration}: {} refused statement(s): {}", reasons.len(), reasons.join("; "))]
     Refused { migration: String, reasons: Vec<String> },
     #[error(
@@ -275,17 +297,28 @@ impl ApplyError {
             Self::Drift { .. } => {
                 "restore the applied file and put the change in a new migration (`migrate new NAME`)"
             }
-            Self::RefineryHistory { .. } => "check that the role may read refinery_schema_history",
-            Self::AdoptNoHistory => "drop --adopt: there is no refinery history to take over here",
+            Self::AdoptRead { .. } => "check that the role may read the table and that --adopt names the tool that wrote it",
+            Self::AdoptNoHistory { .. } => {
+                "drop --adopt, or name the tool that migrated this database (its table must be on the search_path)"
+            }
             Self::NotAdopted { .. } => {
-                "run `migrate apply --adopt refinery` to mark refinery's migrations applied (after checking their checksums)"
+                "adopting marks the migrations that tool applied as applied here (after checking their checksums) \
+                 instead of running them again"
             }
             Self::AdoptMissing { .. } => {
-                "restore the migration file refinery applied (same name and text), then rerun with --adopt refinery"
+                "restore the migration file the other tool applied (same name and text), then rerun with --adopt"
             }
             Self::AdoptChecksum { .. } => {
-                "restore the file as refinery applied it (byte for byte) and put the change in a new migration"
+                "restore the file as the other tool applied it (byte for byte) and put the change in a new migration"
             }
+            Self::AdoptFailed { .. } => {
+                "finish or repair that migration with the tool that started it (the database may hold part of it), \
+                 then rerun with --adopt"
+            }
+            Self::BaselineUnknown { .. } => {
+                "name the version of the last migration the database already holds (`migrate status` lists them)"
+            }
+            Self::BaselineInProgress { .. } => "finish it with `migrate apply` (it resumes), or baseline below it",
             Self::Refused { .. } => {
                 "rewrite the statement, or accept it with `-- migrate:ignore <rule> -- <reason>` above it"
             }
@@ -323,13 +356,16 @@ impl ApplyError {
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
             | Self::History { .. }
-            | Self::RefineryHistory { .. }
-            | Self::AdoptNoHistory => 2,
+            | Self::AdoptRead { .. }
+            | Self::AdoptNoHistory { .. }
+            | Self::BaselineUnknown { .. } => 2,
             Self::Drift { .. }
             | Self::Refused { .. }
             | Self::NotAdopted { .. }
             | Self::AdoptMissing { .. }
-            | Self::AdoptChecksum { .. } => 3,
+            | Self::AdoptChecksum { .. }
+            | Self::AdoptFailed { .. }
+            | Self::BaselineInProgress { .. } => 3,
             Self::LockNotAcquired { .. }
             | Self::Step { .. }
             | Self::ConnectionLost { .. }
@@ -454,7 +490,11 @@ pub enum Event {
     MigrationAdopted {
         version: String,
         name: String,
+        /// The other tool's table.
         from: &'static str,
+        /// Whether the file was checked against the tool's checksum (some
+        /// tools keep none).
+        checksum_verified: bool,
     },
     /// Everything is applied.
     NothingPending,
@@ -750,41 +790,45 @@ fn apply_locked(
     let schema = settings.history_schema.as_str();
     history::ensure(client, schema)?;
     let mut history = history::load(client, schema)?;
-    let refinery = adopt::refinery_history(client)?;
-    match (settings.adopt, refinery) {
-        (Some(Adopt::Refinery), None) => return Err(ApplyError::AdoptNoHistory),
-        (Some(Adopt::Refinery), Some(rows)) => {
-            let adopted = adopt::check(plan, &rows)?;
-            let mut tx = client.transaction().map_err(|e| ApplyError::History {
-                schema: schema.to_string(),
-                message: run::error_text(&e),
-            })?;
-            for m in &adopted {
-                let id = migration_id(&m.file);
-                if history.migration(&id).is_some() {
-                    continue;
-                }
-                history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text))?;
-                events(&Event::MigrationAdopted {
-                    version: id,
-                    name: m.file.name.clone(),
-                    from: adopt::REFINERY_TABLE,
-                });
+    if let Some(tool) = settings.adopt {
+        let records = adopt::history(client, tool)?.ok_or(ApplyError::AdoptNoHistory {
+            tool: tool.name(),
+            table: tool.table(),
+        })?;
+        let adopted = adopt::check(plan, tool, &records)?;
+        let mut tx = client.transaction().map_err(|e| ApplyError::History {
+            schema: schema.to_string(),
+            message: run::error_text(&e),
+        })?;
+        for m in &adopted {
+            let id = migration_id(&m.file);
+            if history.migration(&id).is_some() {
+                continue;
             }
-            tx.commit().map_err(|e| ApplyError::History {
-                schema: schema.to_string(),
-                message: run::error_text(&e),
-            })?;
-            history = history::load(client, schema)?;
-        }
-        // Our history would be empty, so every migration refinery ran would run again.
-        (None, Some(rows)) if !rows.is_empty() && history.migrations().is_empty() => {
-            return Err(ApplyError::NotAdopted {
-                schema: schema.to_string(),
-                versions: rows.len(),
+            let origin = format!("adopted from {}", tool.table());
+            history::adopt_migration(&mut tx, schema, &id, m, &checksum(&m.text), &origin)?;
+            events(&Event::MigrationAdopted {
+                version: id,
+                name: m.file.name.clone(),
+                from: tool.table(),
+                checksum_verified: tool.keeps_checksums(),
             });
         }
-        (None, _) => {}
+        tx.commit().map_err(|e| ApplyError::History {
+            schema: schema.to_string(),
+            message: run::error_text(&e),
+        })?;
+        history = history::load(client, schema)?;
+    } else if history.migrations().is_empty() {
+        // Our history is empty, so every migration another tool ran would run again.
+        if let Some((tool, versions)) = adopt::detect(client)? {
+            return Err(ApplyError::NotAdopted {
+                schema: schema.to_string(),
+                tool: tool.name(),
+                table: tool.table(),
+                versions,
+            });
+        }
     }
     let mut todo = Vec::new();
     for m in in_target(plan, settings) {
@@ -972,10 +1016,12 @@ pub fn status(
         let state = match history.migration(&id) {
             None => MigrationState::Pending,
             Some(row) if row.status == history::Status::Applied => {
-                if row.checksum == checksum(&m.text) {
-                    MigrationState::Applied
-                } else {
+                if row.checksum != checksum(&m.text) {
                     MigrationState::Changed
+                } else if row.origin.as_deref() == Some(history::BASELINE) {
+                    MigrationState::Baseline
+                } else {
+                    MigrationState::Applied
                 }
             }
             Some(row) => {

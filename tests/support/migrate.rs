@@ -6,11 +6,16 @@ use super::TestDb;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A temporary directory holding `files` (name, SQL).
+/// A temporary directory holding `files` (relative path, SQL); directories
+/// in a path (diesel's `…/up.sql`, Prisma's `…/migration.sql`) are created.
 pub fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).unwrap();
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, sql).unwrap();
     }
     dir
 }
