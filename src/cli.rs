@@ -104,17 +104,23 @@ pub struct ApplyArgs {
     /// First mark the migrations this tool applied as applied, after checking their checksums.
     #[arg(long, value_enum)]
     pub adopt: Option<AdoptFrom>,
-    /// lock_timeout of each try of a transactional step (never 0).
+    /// The ceiling of a try's lock_timeout: tries start at 50ms and double after 3 timeouts in a row (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
     /// Tries per step on lock timeouts and deadlocks.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// The longest a step waits for its lock in all (old blockers, tries, backoff) before apply stops.
+    #[arg(long, default_value = "3m", value_parser = parse_positive_duration)]
+    pub max_wait: Duration,
+    /// Cancel (pg_cancel_backend) running queries that block a step and whose transaction is older than this.
+    #[arg(long, value_parser = parse_positive_duration)]
+    pub cancel_blockers_after: Option<Duration>,
     /// statement_timeout of short steps (scans, builds and validations get none).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
-    /// The longest first backoff between tries; it doubles per try up to 60s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    /// The longest first backoff between tries; it doubles per try up to 5s.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub retry_base: Duration,
     /// How long to wait for another `migrate apply` to finish.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -694,6 +700,8 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         max_attempts: args.max_attempts,
+        max_wait: args.max_wait,
+        cancel_blockers_after: args.cancel_blockers_after,
         retry_base: args.retry_base,
         lock_wait: args.lock_wait,
         batch_pause: args.batch_pause,
@@ -722,6 +730,10 @@ fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
         return Err(apply::ApplyError::NoUrl.into());
     };
     let mut client = apply::connect(&url)?;
+    let settings = ApplySettings {
+        monitor_url: Some(apply::monitor::MonitorUrl(url.clone())),
+        ..settings
+    };
     let plan = plan_for(&run, Some(&mut client), args.batch_size)?;
     if args.dry_run {
         let pending = apply::pending(&plan, &mut client, &settings)?;
@@ -813,14 +825,27 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
             attempt,
             error,
             sleep,
+            blocked_by,
             ..
-        } => writeln!(
-            out,
-            "   step {step}: try {attempt} failed: {error}; retrying in {}ms",
-            sleep.as_millis()
-        ),
+        } => {
+            let by = if blocked_by.is_empty() {
+                String::new()
+            } else {
+                format!(" (blocked by {})", apply::blockers_line(blocked_by))
+            };
+            writeln!(
+                out,
+                "   step {step}: try {attempt} failed: {error}{by}; retrying in {}ms",
+                sleep.as_millis()
+            )
+        }
         Event::BatchDone { .. } | Event::BackfillStarted { .. } => Ok(()),
-        Event::BackfillProgress { .. } | Event::Throttled { .. } => crate::progress::write_line(out, event),
+        Event::BackfillProgress { .. }
+        | Event::Throttled { .. }
+        | Event::WaitingForLock { .. }
+        | Event::BlockerCancelled { .. }
+        | Event::IndexProgress { .. }
+        | Event::ScanProgress { .. } => crate::progress::write_line(out, event),
         Event::StepDone {
             step,
             of,

@@ -126,6 +126,79 @@ pub fn write_line(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
             )
         }
         Event::Throttled { step, reason, .. } => writeln!(out, "   step {step}: throttled: {reason}"),
+        Event::WaitingForLock {
+            step,
+            table,
+            lock,
+            blockers,
+            waited,
+            max_wait,
+            ..
+        } => writeln!(
+            out,
+            "   step {step}: not queueing for {lock} on {table} behind {} (waited {:.1}s of {:.0}s)",
+            crate::apply::blockers_line(blockers),
+            waited.as_secs_f64(),
+            max_wait.as_secs_f64()
+        ),
+        Event::BlockerCancelled {
+            step,
+            blocker,
+            signalled,
+            ..
+        } => {
+            let what = if *signalled {
+                "cancelled the query of"
+            } else {
+                "could not cancel"
+            };
+            writeln!(out, "   step {step}: {what} {blocker}")
+        }
+        Event::IndexProgress {
+            step,
+            table,
+            phase,
+            blocks_done,
+            blocks_total,
+            tuples_done,
+            tuples_total,
+            elapsed,
+            phase_eta_secs,
+            ..
+        } => {
+            let mut figures = Vec::new();
+            if *blocks_total > 0 {
+                figures.push(format!("blocks {blocks_done} of {blocks_total}"));
+            }
+            if *tuples_total > 0 {
+                figures.push(format!("tuples {tuples_done} of {tuples_total}"));
+            }
+            if let Some(eta) = phase_eta_secs {
+                figures.push(format!("phase ETA {eta}s"));
+            }
+            figures.push(format!("{}s so far", elapsed.as_secs()));
+            writeln!(
+                out,
+                "   step {step}: index on {table}: {phase}, {}",
+                figures.join(", ")
+            )
+        }
+        Event::ScanProgress {
+            step,
+            table,
+            elapsed,
+            table_bytes,
+            ..
+        } => {
+            let size = table_bytes
+                .map(|b| format!(" of {:.1} MB", b as f64 / (1024.0 * 1024.0)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "   step {step}: scanning {table}{size}, {}s so far",
+                elapsed.as_secs()
+            )
+        }
         _ => Ok(()),
     }
 }
