@@ -231,6 +231,53 @@ mod tests {
     }
 
     #[test]
+    fn prints_an_index_build_with_its_figures() {
+        let event = Event::IndexProgress {
+            version: "2".into(),
+            step: 2,
+            table: "orders".into(),
+            phase: "building index: scanning table".into(),
+            blocks_done: 4000,
+            blocks_total: 10_000,
+            tuples_done: 0,
+            tuples_total: 0,
+            elapsed: std::time::Duration::from_secs(12),
+            phase_eta_secs: Some(18),
+        };
+        assert_eq!(
+            line(&event),
+            "   step 2: index on orders: building index: scanning table, blocks 4000 of 10000, \
+             phase ETA 18s, 12s so far\n"
+        );
+    }
+
+    #[test]
+    fn prints_who_a_step_waits_for() {
+        let event = Event::WaitingForLock {
+            version: "2".into(),
+            step: 1,
+            table: "t".into(),
+            lock: crate::pg::LockMode::AccessExclusive,
+            blockers: vec![crate::apply::Blocker {
+                pid: 42,
+                application: "report".into(),
+                state: "active".into(),
+                for_: std::time::Duration::from_millis(20_500),
+                mode: "AccessShareLock".into(),
+                granted: true,
+                query: "SELECT sum(n) FROM t".into(),
+            }],
+            waited: std::time::Duration::from_secs(4),
+            max_wait: std::time::Duration::from_secs(180),
+        };
+        assert_eq!(
+            line(&event),
+            "   step 1: not queueing for ACCESS EXCLUSIVE on t behind pid 42 (report, active, \
+             transaction open 20.5s, holds AccessShareLock): SELECT sum(n) FROM t (waited 4.0s of 180s)\n"
+        );
+    }
+
+    #[test]
     fn prints_why_a_backfill_waits() {
         let event = Event::Throttled {
             version: "2".into(),

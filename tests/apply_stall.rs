@@ -338,3 +338,69 @@ fn a_try_that_times_out_names_its_blockers_from_pg_blocking_pids() {
         "0"
     );
 }
+
+#[test]
+fn a_concurrent_build_reports_its_phase_while_it_runs() {
+    let (db, dir) = setup();
+    add_migration(&dir, "CREATE INDEX t_n_idx ON t (n);\n");
+    // A writer in an open transaction: the build waits for it (phase
+    // "waiting for writers before build") without blocking anyone.
+    let (mut writer, _) = idle_holder(&db, "writer-on-t", "t", "ROW EXCLUSIVE");
+    let child = spawn_apply(&dir, &db, &[]);
+    std::thread::sleep(Duration::from_millis(4500));
+    writer.batch_execute("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let events = events(&out);
+    let progress = of_kind(&events, "index-progress");
+    assert!(progress.len() >= 2, "{}", text(&out));
+    for p in &progress {
+        assert_eq!(p["table"], "t", "{p}");
+        assert!(p["phase"].as_str().unwrap().starts_with("waiting for"), "{p}");
+        assert!(p["elapsed"].as_u64().unwrap() >= 1900, "{p}");
+        assert!(
+            p.get("blocks_total").is_some() && p.get("tuples_done").is_some(),
+            "{p}"
+        );
+    }
+    let done = of_kind(&events, "step-done");
+    let step = progress[0]["step"].as_u64().unwrap() as usize;
+    assert_eq!(done[step - 1]["kind"], "concurrent", "{}", text(&out));
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_n_idx'::regclass"
+        ),
+        "true"
+    );
+}
+
+#[test]
+fn a_long_validate_reports_elapsed_time_against_the_table_size() {
+    let (db, dir) = setup();
+    // A check that sleeps 10 ms a row: VALIDATE scans 500 rows for about 5 s.
+    add_migration(
+        &dir,
+        "ALTER TABLE t ADD CONSTRAINT t_slow CHECK (length(pg_sleep(0.01)::text) >= 0);\n",
+    );
+    let out = spawn_apply(&dir, &db, &[]).wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let events = events(&out);
+    let scans = of_kind(&events, "scan-progress");
+    assert!(!scans.is_empty(), "{}", text(&out));
+    let table_bytes = scalar(&db, "SELECT pg_table_size('t')");
+    for s in &scans {
+        assert_eq!(s["table"], "t", "{s}");
+        assert!(s["elapsed"].as_u64().unwrap() >= 1900, "{s}");
+        assert_eq!(s["table_bytes"].to_string(), table_bytes, "{s}");
+    }
+    let step = scans[0]["step"].as_u64().unwrap() as usize;
+    assert_eq!(of_kind(&events, "step-done")[step - 1]["kind"], "validate");
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT convalidated FROM pg_constraint WHERE conname = 't_slow'"
+        ),
+        "true"
+    );
+}

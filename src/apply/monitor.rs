@@ -61,6 +61,17 @@ impl Session {
         session
     }
 
+    /// A session with no server behind it, for unit tests of what a step sends.
+    #[cfg(test)]
+    pub(crate) fn detached(server_version_num: i32) -> Session {
+        Session {
+            backend_pid: 0,
+            server_version_num,
+            url: None,
+            monitor: Mutex::new(None),
+        }
+    }
+
     /// Whether the server is at least PostgreSQL `major`.
     pub fn server_at_least(&self, major: i32) -> bool {
         self.server_version_num >= major * 10_000

@@ -613,3 +613,80 @@ fn blockers(client: &mut postgres::Client, cx: &StepContext) -> Vec<Blocker> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts_of(step: &Step, server_version_num: i32) -> String {
+        let session = Session::detached(server_version_num);
+        let settings = ApplySettings::default();
+        let cx = StepContext {
+            migration: "2",
+            label: "V2__x.sql",
+            index: 0,
+            step,
+            sql_checksum: String::new(),
+            settings: &settings,
+            session: &session,
+        };
+        set_local_timeouts(&cx, Duration::from_millis(50))
+    }
+
+    #[test]
+    fn a_try_gets_the_short_timeout_and_a_check_its_statement_timeout() {
+        let span = crate::source::Span::new(0, 0);
+        let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
+        assert_eq!(
+            timeouts_of(&ddl, 150_004),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'"
+        );
+        let check = Step::check(crate::plan::sql::Sql::kw("SELECT true"), span, "holds");
+        assert_eq!(
+            timeouts_of(&check, 150_004),
+            "SET LOCAL statement_timeout = '5000ms'"
+        );
+        let validate = Step::validate(
+            crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
+            span,
+        );
+        assert_eq!(
+            timeouts_of(&validate, 150_004),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = 0"
+        );
+    }
+
+    #[test]
+    fn postgres_17_gets_a_transaction_timeout_too() {
+        let span = crate::source::Span::new(0, 0);
+        let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
+        assert_eq!(
+            timeouts_of(&ddl, 170_000),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'; \
+             SET LOCAL transaction_timeout = '10500ms'"
+        );
+        let validate = Step::validate(
+            crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
+            span,
+        );
+        assert!(timeouts_of(&validate, 180_001).ends_with("SET LOCAL transaction_timeout = 0"));
+    }
+
+    #[test]
+    fn an_index_phase_eta_comes_from_its_own_rate() {
+        let mut eta = IndexEta::default();
+        let s = Duration::from_secs;
+        assert_eq!(
+            eta.eta("building index: scanning table", 1000, 10_000, s(2)),
+            None
+        );
+        // 2000 blocks in 4 s since the phase was first seen: 7000 left → 14 s.
+        assert_eq!(
+            eta.eta("building index: scanning table", 3000, 10_000, s(6)),
+            Some(14)
+        );
+        // A new phase starts its own clock.
+        assert_eq!(eta.eta("building index: sorting live tuples", 0, 0, s(8)), None);
+        assert_eq!(eta.eta("building index: sorting live tuples", 0, 0, s(10)), None);
+    }
+}
