@@ -11,6 +11,9 @@
 //!   size; throttling shows as the bar's message and as a line.
 //! * Otherwise (a pipe, a CI log): one line per [`Event::BackfillProgress`],
 //!   i.e. every 2 seconds, and one per [`Event::Throttled`].
+//! * Either way, a line per [`Event::WaitingForLock`],
+//!   [`Event::BlockerCancelled`], [`Event::IndexProgress`] and
+//!   [`Event::ScanProgress`] (every 2 seconds while a step waits or runs long).
 
 use crate::apply::Event;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};

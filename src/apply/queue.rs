@@ -111,18 +111,23 @@ pub fn conflicting(
 }
 
 /// The sessions `pg_blocking_pids(pid)` names, with what `pg_stat_activity`
-/// says of them (read on the second connection while `pid` waits).
+/// says of them (read on the second connection while `pid` waits). The
+/// function takes the lock manager's locks, so it is called only while `pid`
+/// waits for a lock (`wait_event_type = 'Lock'`).
 pub fn blocking(client: &mut postgres::Client, pid: i32) -> Result<Vec<Blocker>, postgres::Error> {
     let rows = client.query(
-        "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
+        "WITH waiting AS (
+             SELECT pg_catalog.pg_blocking_pids(pid) AS pids FROM pg_catalog.pg_stat_activity
+             WHERE pid = $1 AND wait_event_type = 'Lock')
+         SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
                 greatest(extract(epoch FROM now() - coalesce(a.xact_start, a.query_start, a.backend_start)), 0)::float8,
                 coalesce((SELECT string_agg(DISTINCT l.mode, ', ') FROM pg_catalog.pg_locks l
                           WHERE l.pid = a.pid AND l.granted AND l.locktype = 'relation'
                             AND l.relation IN (SELECT w.relation FROM pg_catalog.pg_locks w
                                                WHERE w.pid = $1 AND NOT w.granted)), ''),
                 left(coalesce(a.query, ''), 200)
-         FROM pg_catalog.pg_stat_activity a
-         WHERE a.pid = ANY (pg_catalog.pg_blocking_pids($1))
+         FROM pg_catalog.pg_stat_activity a, waiting
+         WHERE a.pid = ANY (waiting.pids)
          ORDER BY 4 DESC",
         &[&pid],
     )?;

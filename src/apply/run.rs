@@ -2,15 +2,21 @@
 //!
 //! * Guard true → the step is recorded as skipped; `only_if` false → the same.
 //! * [`TxMode::InTransaction`]: `BEGIN; SET LOCAL lock_timeout; SET LOCAL
-//!   statement_timeout (or 0); <sql>; <record done>; COMMIT` — the effect and
-//!   its record commit together. A lock timeout (55P03) or deadlock (40P01)
-//!   rolls back and retries with backoff (see [`super::retry`]); after the
-//!   last try the sessions holding conflicting locks on the step's table are
-//!   named. There is never a try without a lock timeout.
+//!   statement_timeout (or 0); [SET LOCAL transaction_timeout, PG 17+];
+//!   <sql>; <record done>; COMMIT` — the effect and its record commit
+//!   together. A step whose plan says `lock_timeout` tries only when no old
+//!   transaction is in the way, with a short lock timeout (see
+//!   [`super::queue`]). A lock timeout (55P03) or deadlock (40P01) rolls back
+//!   and retries with backoff (see [`super::retry`]) within `max_attempts`
+//!   and `max_wait`; then the blockers are named (`pg_blocking_pids` of the
+//!   last waiting try, seen from the second connection, else `pg_locks`).
+//!   There is never a try without a lock or statement timeout.
 //! * [`TxMode::Outside`] (`CONCURRENTLY`): autocommit, `statement_timeout` 0
 //!   for the session while it runs, no `lock_timeout` (a timeout would cancel
 //!   the build and leave an INVALID index). A failed try drops the INVALID
 //!   index it left on the step's table before trying again or giving up.
+//!   While it builds, the second connection reports its progress (see
+//!   [`super::monitor`]); a `VALIDATE` reports its elapsed time.
 //! * [`StepKind::Check`]: the query must return true, else the migration fails.
 //! * [`StepKind::Backfill`]: see [`super::backfill`].
 
