@@ -111,10 +111,10 @@ pub struct ApplyArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
     /// The longest a step waits for its lock in all (old blockers, tries, backoff) before apply stops.
-    #[arg(long, default_value = "3m", value_parser = parse_positive_duration)]
+    #[arg(long, default_value = "3m", value_parser = parse_max_wait)]
     pub max_wait: Duration,
     /// Cancel (pg_cancel_backend) running queries that block a step and whose transaction is older than this.
-    #[arg(long, value_parser = parse_positive_duration)]
+    #[arg(long, value_parser = parse_cancel_after)]
     pub cancel_blockers_after: Option<Duration>,
     /// statement_timeout of short steps (scans, builds and validations get none).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
@@ -196,6 +196,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         d if d.is_zero() => Err("must be more than 0: a step never runs without a lock timeout".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_max_wait(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0: a step would give up before its first try".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_cancel_after(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(
+            "must be more than 0: it would cancel every conflicting query at once; leave the flag out to cancel none"
+                .to_string(),
+        ),
         d => Ok(d),
     }
 }

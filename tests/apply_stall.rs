@@ -404,3 +404,25 @@ fn a_long_validate_reports_elapsed_time_against_the_table_size() {
         "true"
     );
 }
+
+#[test]
+fn zero_waits_are_refused_with_what_to_do() {
+    let dir = migrations(&[("V1__create.sql", V1)]);
+    for (flag, says) in [
+        ("--max-wait", "a step would give up before its first try"),
+        ("--cancel-blockers-after", "leave the flag out to cancel none"),
+        ("--lock-timeout", "a step never runs without a lock timeout"),
+    ] {
+        let out = migrate(
+            dir.path(),
+            "postgres://nobody@127.0.0.1:1/none",
+            &["apply", flag, "0"],
+        );
+        assert_exit(&out, 2);
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(says),
+            "{}",
+            text(&out)
+        );
+    }
+}
