@@ -8,13 +8,13 @@
 //! connection in a scoped thread and polls from this thread, where progress
 //! events can be emitted as they happen.
 //!
-//! The second connection is opened on first use, with
+//! The second connection is opened when a run has something to apply, with
 //! `application_name = safe-migrate monitor`; it reads statistics views only
 //! and takes no lock on user tables. It is best effort: when it cannot be
-//! opened (a connection limit, say), steps run as before without these
-//! reports, and it is not tried again in this run.
+//! opened within 3 s (a connection limit, a full pool), steps run as before
+//! without these reports.
 
-use std::sync::{mpsc, Mutex, MutexGuard};
+use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The URL of the second connection. Its `Debug` shows the URL redacted:
@@ -30,19 +30,24 @@ impl std::fmt::Debug for MonitorUrl {
     }
 }
 
+/// How long opening the second connection may take, first query included:
+/// behind a pooler whose pool is full, the query would wait for a server
+/// connection (PgBouncer's `query_wait_timeout`, 2 minutes by default).
+const OPEN_WITHIN: Duration = Duration::from_secs(3);
+
 /// Facts about the main session, read once per run, and the second connection.
 pub struct Session {
     /// `pg_backend_pid()` of the main connection.
     pub backend_pid: i32,
     /// `server_version_num`, e.g. 150004 (0 when it could not be read).
     pub server_version_num: i32,
-    url: Option<MonitorUrl>,
-    /// `None` before first use; `Some(None)` once opening it failed.
-    monitor: Mutex<Option<Option<postgres::Client>>>,
+    /// `None` without a URL, or when it could not be opened in time.
+    monitor: Mutex<Option<postgres::Client>>,
 }
 
 impl Session {
-    /// Reads the main session's pid and the server version.
+    /// Reads the main session's pid and the server version, and opens the
+    /// second connection now (a try's lock wait is too short to connect in).
     pub fn new(client: &mut postgres::Client, url: Option<MonitorUrl>) -> Session {
         let row = client
             .query_one(
@@ -50,15 +55,11 @@ impl Session {
                 &[],
             )
             .ok();
-        let session = Session {
+        Session {
             backend_pid: row.as_ref().map_or(0, |r| r.get(0)),
             server_version_num: row.as_ref().map_or(0, |r| r.get(1)),
-            url,
-            monitor: Mutex::new(None),
-        };
-        // Opened now: a try's lock wait is too short to connect in.
-        drop(session.monitor());
-        session
+            monitor: Mutex::new(url.and_then(open)),
+        }
     }
 
     /// A session with no server behind it, for unit tests of what a step sends.
@@ -67,7 +68,6 @@ impl Session {
         Session {
             backend_pid: 0,
             server_version_num,
-            url: None,
             monitor: Mutex::new(None),
         }
     }
@@ -77,29 +77,29 @@ impl Session {
         self.server_version_num >= major * 10_000
     }
 
-    /// Whether a second connection is configured.
+    /// Whether the second connection is open.
     pub fn has_monitor(&self) -> bool {
-        self.url.is_some()
+        self.monitor.lock().is_ok_and(|m| m.is_some())
     }
+}
 
-    /// The second connection, opened on first use; `None` when there is no
-    /// URL or it could not be opened.
-    pub fn monitor(&self) -> Option<MutexGuard<'_, Option<Option<postgres::Client>>>> {
-        let url = self.url.as_ref()?;
-        let mut guard = self.monitor.lock().ok()?;
-        if guard.is_none() {
-            *guard = Some(super::connect_as(&url.0, "safe-migrate monitor", |_| {}).ok());
-        }
-        guard.as_ref()?.as_ref()?;
-        Some(guard)
-    }
+/// Opens the second connection and runs a first query, within [`OPEN_WITHIN`];
+/// `None` if that fails or takes longer (the thread is left to finish alone).
+fn open(url: MonitorUrl) -> Option<postgres::Client> {
+    let (sender, receiver) = mpsc::channel();
+    std::thread::spawn(move || {
+        let client = super::connect_as(&url.0, "safe-migrate monitor", |_| {})
+            .ok()
+            .and_then(|mut c| c.batch_execute("SET statement_timeout = '5s'").ok().map(|()| c));
+        let _ = sender.send(client);
+    });
+    receiver.recv_timeout(OPEN_WITHIN).ok().flatten()
 }
 
 /// Runs a query on the second connection, if there is one; `None` on any failure.
 pub fn with_monitor<T>(session: &Session, f: impl FnOnce(&mut postgres::Client) -> Option<T>) -> Option<T> {
-    let mut guard = session.monitor()?;
-    let client = guard.as_mut()?.as_mut()?;
-    f(client)
+    let mut guard = session.monitor.lock().ok()?;
+    f(guard.as_mut()?)
 }
 
 /// Runs `work` on `client` in a scoped thread; meanwhile calls `poll` with
