@@ -19,6 +19,7 @@
 pub mod adopt;
 pub mod backfill;
 pub mod batch_size;
+pub mod context;
 pub mod history;
 pub mod lock;
 pub mod monitor;
@@ -201,6 +202,8 @@ pub enum ApplyError {
     Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
     NoUrl,
+    #[error(transparent)]
+    Catalog(#[from] crate::db::DbError),
     /// `evidence` says what gave the proxy away (see `lock::check_session`).
     #[error("the connection goes through a transaction-pooling proxy: {evidence}")]
     PoolingProxy { evidence: String },
@@ -313,6 +316,7 @@ impl ApplyError {
             }
             Self::Connect { .. } => "check the host, port, user and password, and that the server is up",
             Self::NoUrl => "pass --database-url postgres://… (the password is never printed)",
+            Self::Catalog(e) => e.help(),
             Self::PoolingProxy { .. } => {
                 "connect directly or through a session-pooled port: the run lock and SET need one session"
             }
@@ -372,6 +376,7 @@ impl ApplyError {
             | Self::Tls { .. }
             | Self::Connect { .. }
             | Self::NoUrl
+            | Self::Catalog(_)
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
             | Self::History { .. }
@@ -776,11 +781,7 @@ pub fn primary_key(client: &mut postgres::Client, table: &crate::pg::QualifiedNa
 }
 
 pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
-    let row = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .ok()?;
-    let num: i32 = row.get(0);
-    PgVersion::new((num / 10000) as u32)
+    crate::db::server_version(client).ok()
 }
 
 /// The migrations of `plan` that `settings.target` includes, in plan order.
