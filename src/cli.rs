@@ -102,7 +102,7 @@ pub struct ApplyArgs {
     /// First mark the migrations this tool applied as applied, after checking their checksums.
     #[arg(long, value_enum)]
     pub adopt: Option<AdoptFrom>,
-    /// The ceiling of a try's lock_timeout: tries start at 50ms and double after 3 timeouts in a row (never 0).
+    /// The ceiling of a try's lock_timeout: tries start at 50ms and double after every 3 timeouts (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
     /// Tries per step on lock timeouts and deadlocks.

@@ -431,3 +431,31 @@ fn zero_waits_are_refused_with_what_to_do() {
         );
     }
 }
+
+#[test]
+fn a_backfill_batch_does_not_queue_behind_an_old_share_lock() {
+    let (db, dir) = setup();
+    add_migration(&dir, "UPDATE t SET n = n + 1;\n");
+    // SHARE (a plain CREATE INDEX holds it) conflicts with a batch's ROW EXCLUSIVE.
+    let (mut blocker, pid) = idle_holder(&db, "index-builder", "t", "SHARE");
+    let child = spawn_apply(&dir, &db, &[]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        scalar(&db, "SELECT sum(n) FROM t"),
+        "25250",
+        "a batch ran under the SHARE lock"
+    );
+    blocker.batch_execute("COMMIT").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_exit(&out, 0);
+    let events = events(&out);
+    let waits = of_kind(&events, "waiting-for-lock");
+    assert!(!waits.is_empty(), "{}", text(&out));
+    assert_eq!(waits[0]["lock"], "ROW EXCLUSIVE");
+    assert_eq!(waits[0]["blockers"][0]["pid"], pid);
+    assert_eq!(waits[0]["blockers"][0]["mode"], "ShareLock");
+    let step = waits[0]["step"].as_u64().unwrap() as usize;
+    assert_eq!(of_kind(&events, "step-done")[step - 1]["kind"], "backfill");
+    // Every row changed exactly once.
+    assert_eq!(scalar(&db, "SELECT sum(n) FROM t"), "25750");
+}

@@ -46,7 +46,7 @@ pub struct ApplySettings {
     pub lock_timeout: Duration,
     /// The `lock_timeout` of a step's first tries, short enough that a try
     /// that does queue costs traffic less than 0.1 s (issue #19); it doubles
-    /// after every [`queue::ESCALATE_AFTER`] timed-out tries in a row, up to
+    /// after every [`queue::ESCALATE_AFTER`] timed-out tries of a step, up to
     /// `lock_timeout`. Never zero.
     pub try_lock_timeout: Duration,
     /// The longest a step waits for its lock in all (polling for old

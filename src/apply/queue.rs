@@ -31,17 +31,17 @@ use super::{ApplyError, Blocker, Event};
 use crate::pg::LockMode;
 use std::time::{Duration, Instant};
 
-/// Timed-out tries in a row after which the next tries' `lock_timeout` doubles.
+/// Timed-out tries of a step after which the next tries' `lock_timeout` doubles.
 pub const ESCALATE_AFTER: u32 = 3;
 
 /// The `lock_timeout` of the next try: starts at `try_lock_timeout`, doubles
-/// after every [`ESCALATE_AFTER`] timed-out tries in a row, never above the
-/// `--lock-timeout` ceiling and never zero.
+/// after every [`ESCALATE_AFTER`] timed-out tries of the step (a step ends at
+/// its first success), never above the `--lock-timeout` ceiling and never zero.
 #[derive(Debug, Clone, Copy)]
 pub struct TryTimeout {
     current: Duration,
     ceiling: Duration,
-    timed_out_in_a_row: u32,
+    timed_out_tries: u32,
 }
 
 impl TryTimeout {
@@ -52,7 +52,7 @@ impl TryTimeout {
         TryTimeout {
             current: first.clamp(floor, ceiling),
             ceiling,
-            timed_out_in_a_row: 0,
+            timed_out_tries: 0,
         }
     }
 
@@ -63,8 +63,8 @@ impl TryTimeout {
 
     /// A try timed out waiting for its lock.
     pub fn timed_out(&mut self) {
-        self.timed_out_in_a_row += 1;
-        if self.timed_out_in_a_row % ESCALATE_AFTER == 0 {
+        self.timed_out_tries += 1;
+        if self.timed_out_tries % ESCALATE_AFTER == 0 {
             self.current = self.current.saturating_mul(2).min(self.ceiling);
         }
     }
@@ -94,7 +94,7 @@ pub fn conflicting(
         let mode: String = r.get(4);
         let conflicts = LockMode::from_pg_locks_name(&mode).is_none_or(|held| held.conflicts_with(wanted));
         let pid: i32 = r.get(0);
-        // A session appears once, with its first conflicting lock (held before waited).
+        // A session appears once, with the first of its conflicting locks.
         if conflicts && !found.iter().any(|b| b.pid == pid) {
             found.push(Blocker {
                 pid,
