@@ -98,17 +98,23 @@ pub struct ApplyArgs {
     /// First mark the migrations this tool applied as applied, after checking their checksums.
     #[arg(long, value_name = "TOOL", value_parser = parse_adopt())]
     pub adopt: Option<apply::Adopt>,
-    /// lock_timeout of each try of a transactional step (never 0).
+    /// The ceiling of a try's lock_timeout: tries start at 50ms and double after every 3 timeouts (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
     /// Tries per step on lock timeouts and deadlocks.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// The longest a step waits for its lock in all (old blockers, tries, backoff) before apply stops.
+    #[arg(long, default_value = "3m", value_parser = parse_max_wait)]
+    pub max_wait: Duration,
+    /// Cancel (pg_cancel_backend) running queries that block a step and whose transaction is older than this.
+    #[arg(long, value_parser = parse_cancel_after)]
+    pub cancel_blockers_after: Option<Duration>,
     /// statement_timeout of short steps (scans, builds and validations get none).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
-    /// The longest first backoff between tries; it doubles per try up to 60s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    /// The longest first backoff between tries; it doubles per try up to 5s.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub retry_base: Duration,
     /// How long to wait for another `migrate apply` to finish.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -195,6 +201,23 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     match parse_duration(text)? {
         d if d.is_zero() => Err("must be more than 0: a step never runs without a lock timeout".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_max_wait(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0: a step would give up before its first try".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_cancel_after(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(
+            "must be more than 0: it would cancel every conflicting query at once; leave the flag out to cancel none"
+                .to_string(),
+        ),
         d => Ok(d),
     }
 }
@@ -720,6 +743,8 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         max_attempts: args.max_attempts,
+        max_wait: args.max_wait,
+        cancel_blockers_after: args.cancel_blockers_after,
         retry_base: args.retry_base,
         lock_wait: args.lock_wait,
         batch_pause: args.batch_pause,
@@ -735,7 +760,7 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
 
 fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
     let mut run = resolve_database(&args.db)?;
-    let mut settings = apply_settings(args);
+    let settings = apply_settings(args);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let Some(url) = run.url.clone() else {
@@ -748,6 +773,10 @@ fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
         return Err(apply::ApplyError::NoUrl.into());
     };
     let mut client = apply::connect(&url)?;
+    let mut settings = ApplySettings {
+        monitor_url: Some(apply::monitor::MonitorUrl(url.clone())),
+        ..settings
+    };
     let (plan, start_schema) = plan_for(
         &mut run,
         Some(&mut client),
@@ -845,14 +874,27 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
             attempt,
             error,
             sleep,
+            blocked_by,
             ..
-        } => writeln!(
-            out,
-            "   step {step}: try {attempt} failed: {error}; retrying in {}ms",
-            sleep.as_millis()
-        ),
+        } => {
+            let by = if blocked_by.is_empty() {
+                String::new()
+            } else {
+                format!(" (blocked by {})", apply::blockers_line(blocked_by))
+            };
+            writeln!(
+                out,
+                "   step {step}: try {attempt} failed: {error}{by}; retrying in {}ms",
+                sleep.as_millis()
+            )
+        }
         Event::BatchDone { .. } | Event::BackfillStarted { .. } => Ok(()),
-        Event::BackfillProgress { .. } | Event::Throttled { .. } => crate::progress::write_line(out, event),
+        Event::BackfillProgress { .. }
+        | Event::Throttled { .. }
+        | Event::WaitingForLock { .. }
+        | Event::BlockerCancelled { .. }
+        | Event::IndexProgress { .. }
+        | Event::ScanProgress { .. } => crate::progress::write_line(out, event),
         Event::StepDone {
             step,
             of,
@@ -947,10 +989,11 @@ fn baseline_command(mut args: BaselineArgs) -> Result<u8, Error> {
         (None, _) => return Err(Error::NoBaselineVersion),
     };
     let version = parse_version(&version).map_err(Error::BaselineVersion)?;
-    let run = resolve_database(&args.db)?;
+    let mut run = resolve_database(&args.db)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    // Marking needs the files, not a plan against the catalog.
+    let (plan, _) = plan_for(&mut run, None, 1000, &args.db.history_schema)?;
     let settings = ApplySettings {
         history_schema: args.db.history_schema.clone(),
         ..ApplySettings::default()
