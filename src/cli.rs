@@ -260,7 +260,8 @@ pub struct HistoryArgs {
     /// Config file (default: migrate.yaml in this directory or a parent).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Each file runs inside one transaction (for runners that wrap files).
+    /// Each file without a transaction directive runs inside one transaction
+    /// (default: as the runner its layout names runs it).
     #[arg(long)]
     pub assume_in_transaction: bool,
     /// Start from this database's schema: its catalog (read-only, with each
@@ -471,7 +472,10 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
         .unwrap_or_default();
     let mut settings = LintSettings {
         pg_version,
-        assume_in_transaction: args.assume_in_transaction || config.assume_in_transaction.unwrap_or(false),
+        assume_in_transaction: args
+            .assume_in_transaction
+            .then_some(true)
+            .or(config.assume_in_transaction),
         ..LintSettings::default()
     };
     for (id, level) in &config.rules {

@@ -28,7 +28,7 @@ use std::collections::HashMap;
 pub use locks::{alter_action_lock, statement_locks};
 pub use parallel::lint_files;
 pub use run::{lint, lint_snippet, Driver, FileLint, LintOutcome, Summary, Visit};
-pub use tx::{TxKind, TxState};
+pub use tx::{Held, TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
@@ -140,10 +140,17 @@ pub struct Finding {
     pub table: Option<QualifiedName>,
     /// A short label printed under the underline.
     pub label: Option<String>,
-    /// For an `ALTER TABLE` finding, the index of the subcommand it is about.
+    /// For an `ALTER TABLE` finding, the index of the subcommand it is about
+    /// (the first, when it is about several: see `more_actions`).
     pub action: Option<usize>,
     /// The size of `table`, when the schema came from a live database.
     pub size: Option<TableSize>,
+    /// The other subcommands of the statement the same finding is about: a
+    /// rule reports one finding per statement, naming every subcommand.
+    pub more_actions: Vec<usize>,
+    /// When `lock` was taken by an earlier statement of the same transaction
+    /// (and lasts until it ends): that statement.
+    pub held_since: Option<Span>,
 }
 
 impl Finding {
@@ -160,6 +167,8 @@ impl Finding {
             label: None,
             action: None,
             size: None,
+            more_actions: Vec::new(),
+            held_since: None,
         }
     }
 
@@ -187,6 +196,31 @@ impl Finding {
         self
     }
 
+    /// Names the `ALTER TABLE` subcommands (by index) the finding is about,
+    /// in order; none leaves the finding as it is.
+    pub fn actions(mut self, indexes: &[usize]) -> Finding {
+        if let Some((first, more)) = indexes.split_first() {
+            self.action = Some(*first);
+            self.more_actions = more.to_vec();
+        }
+        self
+    }
+
+    /// Whether the finding is about subcommand `index`.
+    pub fn covers(&self, index: usize) -> bool {
+        self.action == Some(index) || self.more_actions.contains(&index)
+    }
+
+    /// This finding as if it were about subcommand `index` alone (what a
+    /// `migrate plan` rewrite of that subcommand answers).
+    pub fn for_action(&self, index: usize) -> Finding {
+        Finding {
+            action: Some(index),
+            more_actions: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Sets the label under the underline.
     pub fn label(mut self, label: impl Into<String>) -> Finding {
         self.label = Some(label.into());
@@ -199,13 +233,25 @@ impl Finding {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`: the items a finding about several
+/// subcommands names.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// Resolved settings for a lint run (from flags and config).
 #[derive(Debug, Clone, Default)]
 pub struct LintSettings {
     /// Target PostgreSQL major version.
     pub pg_version: PgVersion,
-    /// Each file runs inside one transaction (runners that wrap files).
-    pub assume_in_transaction: bool,
+    /// Whether a file with no transaction directive runs inside one
+    /// transaction: `Some` when the flag or the config says, `None` to follow
+    /// the runner the file's layout names ([`crate::source::Runner`]).
+    pub assume_in_transaction: Option<bool>,
     /// Per-rule severity overrides; `None` turns the rule off.
     pub severity: HashMap<&'static str, Option<Severity>>,
     /// Below this size a table's locks are brief: lock findings on it are

@@ -6,6 +6,7 @@ use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
 use super::{Category, Finding, LintContext, LintSettings, Rule, Severity};
 use crate::parse::{parse_source_indexed, Stmt, StmtKind};
+use crate::pg::QualifiedName;
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -144,16 +145,17 @@ impl<'a> Driver<'a> {
                 .collect(),
             filter: Filter::new(&source, settings),
             findings: Vec::new(),
+            routines: Vec::new(),
         };
         let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
         for (index, stmt) in stmts.iter().map(|(i, s)| (*i, s)) {
             let mut own = walk.check(index, stmt, &self.schema, &tx);
-            let inner = match &stmt.kind {
-                StmtKind::Do(_) => {
-                    walk.advance(index, stmt, &mut self.schema, &mut tx);
-                    std::mem::take(&mut walk.findings)
-                }
-                _ => Vec::new(),
+            let has_body = walk.has_body(stmt);
+            let inner = if has_body {
+                walk.advance(index, stmt, &mut self.schema, &mut tx);
+                std::mem::take(&mut walk.findings)
+            } else {
+                Vec::new()
             };
             visit(
                 &source,
@@ -167,7 +169,7 @@ impl<'a> Driver<'a> {
                     inner: &inner,
                 },
             )?;
-            if !matches!(stmt.kind, StmtKind::Do(_)) {
+            if !has_body {
                 walk.advance(index, stmt, &mut self.schema, &mut tx);
             }
             walk.findings.append(&mut own);
@@ -278,6 +280,9 @@ struct Walk<'a> {
     filter: Filter<'a>,
     /// The file's findings so far.
     findings: Vec<Finding>,
+    /// Routines this file created whose bodies `EXECUTE` constant text: a
+    /// call runs those statements.
+    routines: Vec<(QualifiedName, Vec<Stmt>)>,
 }
 
 impl Walk<'_> {
@@ -298,28 +303,72 @@ impl Walk<'_> {
         }
         out.retain_mut(|f| self.filter.keep(Some(index), f));
         for f in &mut out {
+            tx.settle(f);
             size_up(f, &cx);
         }
         out
     }
 
+    /// Whether `stmt` runs statements of its own after it is checked: a
+    /// `DO` block's body, or the constant `EXECUTE`s of a routine it calls.
+    fn has_body(&self, stmt: &Stmt) -> bool {
+        matches!(stmt.kind, StmtKind::Do(_)) || self.called_routine(stmt).is_some()
+    }
+
     /// Moves the transaction and schema past `stmt`. The statements of a
-    /// `DO` block's body follow the block itself, checked the same way
-    /// inside the block's transaction, their findings on their own spans and
-    /// under the block's `index` (so an ignore directive before the block
-    /// covers them), kept in `self.findings`.
+    /// `DO` block's body (or of a routine the statement calls) follow the
+    /// statement itself, checked the same way inside its transaction, their
+    /// findings on their own spans and under the statement's `index` (so an
+    /// ignore directive before it covers them), kept in `self.findings`.
     fn advance(&mut self, index: usize, stmt: &Stmt, schema: &mut Schema, tx: &mut TxState) {
         tx.advance(stmt, self.settings.pg_version, schema, Some(self.deploy_start));
         schema.apply(stmt, self.file_index);
-        if let StmtKind::Do(block) = &stmt.kind {
-            let mut inner = tx.enter_do();
-            for stmt in &block.inner.statements {
-                let mut found = self.check(index, stmt, schema, &inner);
-                self.findings.append(&mut found);
-                self.advance(index, stmt, schema, &mut inner);
+        match &stmt.kind {
+            StmtKind::Do(block) => self.body(index, &block.inner.statements, schema, tx),
+            StmtKind::CreateRoutine { name, block } => {
+                self.routines.push((name.clone(), block.inner.statements.clone()));
             }
-            tx.leave_do(inner);
+            _ => {
+                if let Some(body) = self.called_routine(stmt) {
+                    self.body(index, &body, schema, tx);
+                }
+            }
         }
+    }
+
+    /// Checks the statements of a `DO` block's body, or of a routine's a
+    /// call runs, in the block's transaction.
+    fn body(&mut self, index: usize, stmts: &[Stmt], schema: &mut Schema, tx: &mut TxState) {
+        let mut inner = tx.enter_do();
+        for stmt in stmts {
+            let mut found = self.check(index, stmt, schema, &inner);
+            self.findings.append(&mut found);
+            self.advance(index, stmt, schema, &mut inner);
+        }
+        tx.leave_do(inner);
+    }
+
+    /// The statements a `SELECT`/`CALL` of a routine this file created runs
+    /// through its constant `EXECUTE`s (see [`Walk::routines`]).
+    fn called_routine(&self, stmt: &Stmt) -> Option<Vec<Stmt>> {
+        if self.routines.is_empty()
+            || !matches!(&stmt.kind, StmtKind::Other { tag } if tag == "SELECT" || tag == "CALL")
+        {
+            return None;
+        }
+        let text = stmt.span.slice(&self.source.text).to_lowercase();
+        let calls = |name: &str| {
+            text.match_indices(name).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"')
+                    && text[at + name.len()..].trim_start().starts_with('(')
+            })
+        };
+        self.routines
+            .iter()
+            .rev()
+            .find(|(name, _)| calls(&name.name.as_str().to_lowercase()))
+            .map(|(_, body)| body.clone())
     }
 
     /// The findings of the whole file: the statements', then those of the

@@ -505,29 +505,31 @@ fn plan_statement(visit: &lint::Visit, text: &str, settings: &PlanSettings, grou
                 for (index, _) in alter.actions.iter().enumerate() {
                     let action_findings: Vec<&&Finding> = findings
                         .iter()
-                        .filter(|f| f.action == Some(index) && blocks_apply(f))
+                        .filter(|f| f.covers(index) && blocks_apply(f))
                         .collect();
                     let Some(finding) = action_findings.first() else {
                         kept.push(spans[index]);
                         continue;
                     };
                     match rewrites::for_rule(finding.rule) {
-                        Some(rewrite) => match ctx(finding, Some(spans[index]), &rewrite.build) {
-                            Ok(new) => {
-                                flush_kept(&mut kept, alter, text, stmt.span, &mut out);
-                                out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
-                                outcome = merge(
-                                    outcome,
-                                    Outcome::Rewritten {
-                                        rule: finding.rule.id,
-                                    },
-                                );
+                        Some(rewrite) => {
+                            match ctx(&finding.for_action(index), Some(spans[index]), &rewrite.build) {
+                                Ok(new) => {
+                                    flush_kept(&mut kept, alter, text, stmt.span, &mut out);
+                                    out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
+                                    outcome = merge(
+                                        outcome,
+                                        Outcome::Rewritten {
+                                            rule: finding.rule.id,
+                                        },
+                                    );
+                                }
+                                Err(refusal) => {
+                                    kept.push(spans[index]);
+                                    outcome = merge(outcome, refused(finding, Some(refusal)));
+                                }
                             }
-                            Err(refusal) => {
-                                kept.push(spans[index]);
-                                outcome = merge(outcome, refused(finding, Some(refusal)));
-                            }
-                        },
+                        }
                         None => {
                             kept.push(spans[index]);
                             outcome = merge(outcome, refused(finding, None));
