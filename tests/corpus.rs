@@ -1,6 +1,6 @@
-//! Parser coverage over the shared corpus of real-world migrations.
+//! Parser coverage over the real-world migrations in `tests/corpus`.
 //!
-//! For each repository under `../shared/corpus/real/<owner>__<repo>/` the up
+//! For each repository under `tests/corpus/real/<owner>__<repo>/` the up
 //! migrations are discovered, read and linted in history order with default
 //! settings. Nothing may panic, and at most [`MAX_PARSE_ERROR_SHARE`] of all
 //! statements may end as `parse-error` findings. Down migrations (which
@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 const MAX_PARSE_ERROR_SHARE: f64 = 0.005;
 
 fn corpus_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/real")
 }
 
 fn repo_dirs(corpus: &Path) -> Vec<PathBuf> {
@@ -189,8 +189,8 @@ fn corpus_parses_with_few_parse_errors() {
     let corpus = corpus_dir();
     assert!(
         corpus.is_dir(),
-        "the shared migration corpus is missing: expected a directory at {} \
-         (the repository's sibling `shared/corpus/real`)",
+        "the migration corpus is missing: expected a directory at {} \
+         (tests/corpus/README.md says where its files come from)",
         corpus.display()
     );
     let verbose = std::env::var_os("CORPUS_VERBOSE").is_some_and(|v| !v.is_empty() && v != "0");

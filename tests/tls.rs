@@ -7,23 +7,38 @@
 //! `hostaddr=127.0.0.1` fixes where the connection goes, so the host in the
 //! URL is only the name the certificate is checked against: `localhost`
 //! (in the certificate) or `wrong.invalid` (not).
+//!
+//! Client certificates: the role `certuser` may log in over TLS only with
+//! `cert` authentication (`pg_hba.conf`), which takes the user from the
+//! certificate's CN; the server trusts the self-signed `certuser`
+//! certificate as its `ssl_ca_file`.
 
 mod support;
 
 use safe_migrate::apply::{self, ApplyError};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use support::migrate::{assert_exit, migrate, migrations};
+use support::migrate::{assert_exit, assert_stderr_has, assert_stdout_has, migrate, migrate_cmd, migrations};
 use support::{own_cluster, Cluster, ClusterOptions};
 
-/// Makes a self-signed certificate and key for `localhost` in `dir`.
-fn self_signed(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
+/// Makes a self-signed certificate `{name}.crt` and key `{name}.key` (mode
+/// 0600) for the common name `cn` in `dir`.
+fn self_signed(dir: &Path, name: &str, cn: &str) -> (Vec<u8>, Vec<u8>) {
     let (crt, key) = (dir.join(format!("{name}.crt")), dir.join(format!("{name}.key")));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "2", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+        ])
         .args(["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
-        .args(["-addext", "subjectAltName=DNS:localhost"])
+        .args(["-addext", &format!("subjectAltName=DNS:{cn}")])
         .arg("-keyout")
         .arg(&key)
         .arg("-out")
@@ -35,7 +50,16 @@ fn self_signed(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
         "openssl req failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     (std::fs::read(crt).unwrap(), std::fs::read(key).unwrap())
+}
+
+/// The directory of certificates and keys the tests make, kept for the
+/// whole run: `server`, `other` (for `localhost`) and `client` (for
+/// `certuser`), each `.crt` and `.key`.
+fn material() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| tempfile::tempdir().unwrap()).path()
 }
 
 /// The TLS cluster, started on first use; its root holds `server.crt` (the
@@ -44,22 +68,43 @@ fn self_signed(dir: &Path, name: &str) -> (Vec<u8>, Vec<u8>) {
 fn cluster() -> &'static Cluster {
     static CLUSTER: OnceLock<Result<&'static Cluster, String>> = OnceLock::new();
     let cluster = CLUSTER.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let (crt, key) = self_signed(dir.path(), "server");
-        let (other, _) = self_signed(dir.path(), "other");
-        own_cluster(&ClusterOptions {
+        let dir = material();
+        let (crt, key) = self_signed(dir, "server", "localhost");
+        let (other, _) = self_signed(dir, "other", "localhost");
+        let (client, _) = self_signed(dir, "client", "certuser");
+        // hba_file is not read relative to the data directory, so it
+        // lives here, readable by the server's user.
+        let hba = dir.join("pg_hba.conf");
+        std::fs::write(
+            &hba,
+            "local all all trust\n\
+             hostssl all certuser 127.0.0.1/32 cert\n\
+             host all all 127.0.0.1/32 trust\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&hba, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let cluster = own_cluster(&ClusterOptions {
             tcp: true,
             files: vec![
                 ("server.crt".into(), crt),
                 ("server.key".into(), key),
                 ("other.crt".into(), other),
+                ("client-ca.crt".into(), client),
             ],
             settings: vec![
                 "ssl=on".into(),
                 "ssl_cert_file=../server.crt".into(),
                 "ssl_key_file=../server.key".into(),
+                "ssl_ca_file=../client-ca.crt".into(),
+                format!("hba_file={}", hba.display()),
             ],
-        })
+        })?;
+        let mut admin = apply::connect(&cluster.url("postgres")).map_err(|e| e.to_string())?;
+        admin
+            .batch_execute("CREATE ROLE certuser LOGIN")
+            .map_err(|e| e.to_string())?;
+        Ok(cluster)
     });
     match cluster {
         Ok(cluster) => cluster,
@@ -212,4 +257,100 @@ fn trace_connects_as_apply_does() {
     let out = run("localhost");
     assert_exit(&out, 0);
     assert!(String::from_utf8_lossy(&out.stdout).contains("V1__create.sql"));
+}
+
+/// A URL for `certuser` that verifies the server, with `params` after.
+fn certuser_url(params: &str) -> String {
+    url("localhost", &format!("{}&{params}", verify_full())).replacen("postgres@", "certuser@", 1)
+}
+
+/// `sslcert=…&sslkey=…` for the client certificate and the key file `key`.
+fn client_files(key: &str) -> String {
+    format!(
+        "sslcert={}&sslkey={}",
+        material().join("client.crt").display(),
+        material().join(key).display()
+    )
+}
+
+/// Who the server says the session is, and the certificate it saw.
+fn session_user_and_dn(url: &str) -> (String, String) {
+    let mut client = apply::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    let row = client
+        .query_one(
+            "SELECT current_user::text, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            &[],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+#[test]
+fn a_client_certificate_logs_in_with_its_common_name() {
+    cluster();
+    let (user, dn) = session_user_and_dn(&certuser_url(&client_files("client.key")));
+    assert_eq!((user.as_str(), dn.as_str()), ("certuser", "/CN=certuser"));
+
+    // libpq also reads a SEC1 (`BEGIN EC PRIVATE KEY`) key.
+    let sec1 = material().join("client-sec1.key");
+    let out = Command::new("openssl")
+        .args(["ec", "-in"])
+        .arg(material().join("client.key"))
+        .arg("-out")
+        .arg(&sec1)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    std::fs::set_permissions(&sec1, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(std::fs::read_to_string(&sec1)
+        .unwrap()
+        .starts_with("-----BEGIN EC PRIVATE KEY-----"));
+    let (user, _) = session_user_and_dn(&certuser_url(&client_files("client-sec1.key")));
+    assert_eq!(user, "certuser");
+}
+
+#[test]
+fn the_cli_connects_with_a_client_certificate_and_fails_without_one() {
+    let dir = one_migration();
+    // An empty HOME: no ~/.postgresql/postgresql.crt to fall back on.
+    let home = tempfile::tempdir().unwrap();
+    let run = |url: &str| {
+        migrate_cmd(dir.path(), url, &["status"])
+            .env("HOME", home.path())
+            .output()
+            .unwrap()
+    };
+    let out = run(&certuser_url("connect_timeout=10"));
+    assert_exit(&out, 2);
+    assert_stderr_has(&out, "certificate");
+    let out = run(&certuser_url(&client_files("client.key")));
+    assert_exit(&out, 0);
+    assert_stdout_has(&out, "pending");
+}
+
+#[test]
+fn an_open_or_wrong_client_key_is_refused_before_connecting() {
+    cluster();
+    let open = material().join("client-open.key");
+    std::fs::copy(material().join("client.key"), &open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let Err(e) = apply::connect(&certuser_url(&client_files("client-open.key"))) else {
+        panic!("connected with a key file others may read")
+    };
+    assert!(matches!(e, ApplyError::TlsSetup { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .contains("client-open.key has group or world access"),
+        "{e}"
+    );
+    assert_eq!(e.exit_code(), 2);
+
+    let Err(e) = apply::connect(&certuser_url(&client_files("other.key"))) else {
+        panic!("connected with another certificate's key")
+    };
+    assert!(matches!(e, ApplyError::TlsSetup { .. }), "{e}");
+    assert!(
+        e.to_string().contains("other.key is not the key of sslcert"),
+        "{e}"
+    );
 }

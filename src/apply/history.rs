@@ -4,7 +4,8 @@
 //! ```sql
 //! safe_migrate.migrations (version text PRIMARY KEY, name, checksum, applied_sql,
 //!                          status running|applied|failed, step_count, error,
-//!                          started_at, finished_at, duration)
+//!                          started_at, finished_at, duration,
+//!                          origin: NULL ran here | 'baseline' | 'adopted from <table>')
 //! safe_migrate.steps      (version, step (0-based), state done|skipped|in-progress,
 //!                          sql_checksum, cursor text[], attempts, rows, finished_at)
 //! ```
@@ -77,7 +78,13 @@ pub struct MigrationRow {
     pub applied_sql: String,
     pub status: Status,
     pub error: Option<String>,
+    /// How a migration that did not run here came to be applied:
+    /// [`BASELINE`], or `adopted from <table>`; `None` when it ran here.
+    pub origin: Option<String>,
 }
+
+/// The origin of a migration `migrate baseline` marked applied.
+pub const BASELINE: &str = "baseline";
 
 /// One row of `steps`.
 #[derive(Debug, Clone)]
@@ -120,6 +127,8 @@ impl History {
 #[serde(tag = "state", rename_all = "kebab-case")]
 pub enum MigrationState {
     Applied,
+    /// Marked applied by `migrate baseline`, never run here.
+    Baseline,
     Pending,
     /// Started, not finished: the next run resumes at `step` (1-based) of `of`.
     InProgress {
@@ -146,11 +155,11 @@ pub struct MigrationStatus {
     pub state: MigrationState,
 }
 
-fn q(schema: &str) -> String {
+pub(crate) fn q(schema: &str) -> String {
     Ident::new(schema).to_string()
 }
 
-fn err(schema: &str, e: postgres::Error) -> ApplyError {
+pub(crate) fn err(schema: &str, e: postgres::Error) -> ApplyError {
     ApplyError::History {
         schema: schema.to_string(),
         message: super::run::error_text(&e),
@@ -174,7 +183,8 @@ CREATE TABLE IF NOT EXISTS {s}.migrations (
     error text,
     started_at timestamptz NOT NULL DEFAULT now(),
     finished_at timestamptz,
-    duration interval
+    duration interval,
+    origin text
 );
 CREATE TABLE IF NOT EXISTS {s}.steps (
     version text NOT NULL REFERENCES {s}.migrations (version) ON DELETE CASCADE,
@@ -192,7 +202,29 @@ COMMIT;"
     client.batch_execute(&sql).map_err(|e| {
         let _ = client.batch_execute("ROLLBACK");
         err(schema, e)
-    })
+    })?;
+    // A history created before `origin` existed gains it. Only then: the
+    // ALTER takes ACCESS EXCLUSIVE on the table, which would wait for any
+    // open transaction that touched the history.
+    let has_origin: bool = client
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_attribute WHERE attrelid = to_regclass($1::text) \
+             AND attname = 'origin' AND NOT attisdropped)",
+            &[&format!("{s}.migrations")],
+        )
+        .map_err(|e| err(schema, e))?
+        .get(0);
+    if !has_origin {
+        let alter = format!(
+            "BEGIN; SET LOCAL lock_timeout = '5s'; \
+             ALTER TABLE {s}.migrations ADD COLUMN IF NOT EXISTS origin text; COMMIT;"
+        );
+        client.batch_execute(&alter).map_err(|e| {
+            let _ = client.batch_execute("ROLLBACK");
+            err(schema, e)
+        })?;
+    }
+    Ok(())
 }
 
 /// Reads the whole history; empty when the tables do not exist yet.
@@ -211,8 +243,11 @@ pub fn load(client: &mut impl GenericClient, schema: &str) -> Result<History, Ap
     let migrations = client
         .query(
             &format!(
-                "SELECT version, name, checksum, applied_sql, status, error FROM {s}.migrations \
-                 ORDER BY started_at, version"
+                // `origin` through to_jsonb, so that a history created
+                // before the column existed reads as NULL without an ALTER
+                // (`migrate status` never writes).
+                "SELECT version, name, checksum, applied_sql, status, error, to_jsonb(m) ->> 'origin' \
+                 FROM {s}.migrations m ORDER BY started_at, version"
             ),
             &[],
         )
@@ -225,6 +260,7 @@ pub fn load(client: &mut impl GenericClient, schema: &str) -> Result<History, Ap
             applied_sql: r.get(3),
             status: Status::parse(r.get(4)),
             error: r.get(5),
+            origin: r.get(6),
         })
         .collect();
     let steps = client
@@ -267,24 +303,32 @@ pub fn begin_migration(
     insert_migration(client, schema, &sql, version, m, checksum)
 }
 
-/// Records a migration another tool applied (`apply --adopt`) as applied,
-/// with none of its steps run; a version already in the history is left
-/// as it is.
+/// Records a migration that did not run here as applied, with none of its
+/// steps run: one another tool applied (`apply --adopt`, `origin` is
+/// `adopted from <table>`) or one `migrate baseline` marks ([`BASELINE`]).
+/// A version already in the history is left as it is.
 pub fn adopt_migration(
     client: &mut impl GenericClient,
     schema: &str,
     version: &str,
     m: &MigrationPlan,
     checksum: &str,
+    origin: &str,
 ) -> Result<(), ApplyError> {
     let s = q(schema);
     let sql = format!(
         "INSERT INTO {s}.migrations (version, name, checksum, applied_sql, status, step_count,
-                                     finished_at, duration)
-         VALUES ($1, $2, $3, $4, 'applied', $5, now(), interval '0')
+                                     finished_at, duration, origin)
+         VALUES ($1, $2, $3, $4, 'applied', $5, now(), interval '0', $6)
          ON CONFLICT (version) DO NOTHING"
     );
-    insert_migration(client, schema, &sql, version, m, checksum)
+    let steps = m.steps.len() as i32;
+    execute(
+        client,
+        schema,
+        &sql,
+        &[&version, &m.file.name, &checksum, &m.text, &steps, &origin],
+    )
 }
 
 /// Runs `sql`, an insert of a migration row, with the row's values as

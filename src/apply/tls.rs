@@ -1,11 +1,12 @@
-//! TLS for the connection, with libpq's meaning of `sslmode` and `sslrootcert`.
+//! TLS for the connection, with libpq's meaning of `sslmode`, `sslrootcert`,
+//! `sslcert` and `sslkey`.
 //!
 //! `postgres::Config` understands only `sslmode=disable|prefer|require` and
 //! rejects libpq's other TLS parameters as unknown options, so [`split`]
-//! takes `sslmode` and `sslrootcert` out of the connection string (a
-//! `postgres://` URL or `key=value` pairs) and leaves the rest, verbatim, for
-//! `postgres::Config` to parse. [`connector`] then builds the OpenSSL
-//! connector (through `native-tls`) that the mode asks for:
+//! takes those four out of the connection string (a `postgres://` URL or
+//! `key=value` pairs) and leaves the rest, verbatim, for `postgres::Config`
+//! to parse. [`connector`] then builds the OpenSSL connector (through
+//! `native-tls`) that the mode asks for:
 //!
 //! | `sslmode` | encrypted | chain verified | host name verified |
 //! |---|---|---|---|
@@ -18,9 +19,20 @@
 //!
 //! The chain is verified against the certificates of `sslrootcert` (a PEM
 //! file) alone, or against the system's roots when it is absent or `system`.
+//!
+//! A client certificate (for `cert` authentication, or `clientcert=verify-*`
+//! in `pg_hba.conf`, as managed databases ask) is sent when there is one: as
+//! with libpq, `sslcert` (a PEM file: the certificate, then any
+//! intermediates) and `sslkey` (a PEM private key: PKCS#8, PKCS#1 or SEC1),
+//! defaulting to `~/.postgresql/postgresql.crt` and `postgresql.key` when
+//! those exist. Unlike libpq, a `sslcert` that is named and missing is an
+//! error rather than silently no certificate. The key file must not be
+//! readable by group or others (libpq's rule: `0600` or less when owned by
+//! the current user, `0640` or less when owned by root), and must not be
+//! encrypted (`sslpassword` is not supported).
 //! This module builds values; [`super::connect`] does the connecting.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// libpq's `sslmode`, all six of them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,9 +86,13 @@ pub struct TlsParams {
     /// `prefer` when the string does not say, as with libpq.
     pub mode: SslMode,
     pub roots: RootCerts,
+    /// `sslcert`, as given (`None`: `~/.postgresql/postgresql.crt` if it exists).
+    pub cert: Option<PathBuf>,
+    /// `sslkey`, as given (`None`: `~/.postgresql/postgresql.key`).
+    pub key: Option<PathBuf>,
 }
 
-/// Splits `sslmode` and `sslrootcert` off `conn`: the rest of the string
+/// Splits `sslmode`, `sslrootcert`, `sslcert` and `sslkey` off `conn`: the rest of the string
 /// (for `postgres::Config`) and the TLS parameters. The error is a message
 /// that never contains the string itself (it may hold a password).
 ///
@@ -101,9 +117,14 @@ pub fn split(conn: &str) -> Result<(String, TlsParams), String> {
     let mut params = TlsParams {
         mode: SslMode::Prefer,
         roots: RootCerts::System,
+        cert: None,
+        key: None,
     };
+    let path = |value: String| (!value.is_empty()).then(|| PathBuf::from(value));
     for (key, value) in pairs {
         match key.as_str() {
+            "sslcert" => params.cert = path(value),
+            "sslkey" => params.key = path(value),
             "sslmode" => {
                 params.mode = SslMode::parse(&value).ok_or_else(|| {
                     format!(
@@ -118,7 +139,7 @@ pub fn split(conn: &str) -> Result<(String, TlsParams), String> {
     Ok((rest, params))
 }
 
-const TAKEN: [&str; 2] = ["sslmode", "sslrootcert"];
+const TAKEN: [&str; 4] = ["sslmode", "sslrootcert", "sslcert", "sslkey"];
 
 /// The URL without the taken query parameters, and their decoded values.
 fn split_url(url: &str) -> (String, Vec<(String, String)>) {
@@ -235,8 +256,82 @@ pub fn connector(params: &TlsParams) -> Result<postgres_native_tls::MakeTlsConne
         builder.danger_accept_invalid_certs(true);
     }
     builder.danger_accept_invalid_hostnames(params.mode != SslMode::VerifyFull);
+    if let Some(identity) = client_identity(params)? {
+        builder.identity(identity);
+    }
     let connector = builder.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
     Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+}
+
+/// `~/.postgresql/<name>`, libpq's default place for client files.
+fn default_file(name: &str) -> Option<PathBuf> {
+    let home = std::env::var_os("HOME").filter(|h| !h.is_empty())?;
+    Some(Path::new(&home).join(".postgresql").join(name))
+}
+
+/// The client certificate and key to send, if any (see the module docs).
+fn client_identity(params: &TlsParams) -> Result<Option<native_tls::Identity>, String> {
+    let cert = match &params.cert {
+        Some(cert) => cert.clone(),
+        None => match default_file("postgresql.crt") {
+            Some(cert) if cert.is_file() => cert,
+            _ => return Ok(None),
+        },
+    };
+    let key = match &params.key {
+        Some(key) => key.clone(),
+        None => default_file("postgresql.key").unwrap_or_else(|| cert.with_extension("key")),
+    };
+    identity(&cert, &key).map(Some)
+}
+
+/// Reads a PEM certificate (chain) and its PEM private key as libpq would.
+pub fn identity(cert: &Path, key: &Path) -> Result<native_tls::Identity, String> {
+    let (cert_shown, key_shown) = (cert.display(), key.display());
+    let cert_pem = std::fs::read(cert).map_err(|e| format!("cannot read sslcert {cert_shown}: {e}"))?;
+    let x509 = openssl::x509::X509::from_pem(&cert_pem)
+        .map_err(|e| format!("sslcert {cert_shown} holds no PEM certificate: {e}"))?;
+    let meta = std::fs::metadata(key).map_err(|e| format!("cannot read sslkey {key_shown}: {e}"))?;
+    check_key_mode(&meta).map_err(|rule| format!("sslkey {key_shown} has group or world access; {rule}"))?;
+    let key_pem = std::fs::read(key).map_err(|e| format!("cannot read sslkey {key_shown}: {e}"))?;
+    if key_pem.windows(9).any(|w| w == b"ENCRYPTED") {
+        return Err(format!(
+            "sslkey {key_shown} is encrypted, and sslpassword is not supported: \
+             decrypt it (`openssl pkey -in KEY -out KEY.plain`) and keep it mode 0600"
+        ));
+    }
+    // Never let OpenSSL prompt on the terminal for a passphrase.
+    let pkey = openssl::pkey::PKey::private_key_from_pem_callback(&key_pem, |_| Ok(0))
+        .map_err(|e| format!("sslkey {key_shown} holds no PEM private key: {e}"))?;
+    let public = x509
+        .public_key()
+        .map_err(|e| format!("sslcert {cert_shown}: {e}"))?;
+    if !public.public_eq(&pkey) {
+        return Err(format!(
+            "sslkey {key_shown} is not the key of sslcert {cert_shown}"
+        ));
+    }
+    // native-tls takes PKCS#8 only; libpq also reads PKCS#1 and SEC1 keys.
+    let pkcs8 = pkey
+        .private_key_to_pem_pkcs8()
+        .map_err(|e| format!("sslkey {key_shown}: {e}"))?;
+    native_tls::Identity::from_pkcs8(&cert_pem, &pkcs8).map_err(|e| format!("sslcert {cert_shown}: {e}"))
+}
+
+/// libpq's rule for a private key file: `u=rw` (0600) or less when owned by
+/// the current user, `u=rw,g=r` (0640) or less when owned by root.
+fn check_key_mode(meta: &std::fs::Metadata) -> Result<(), &'static str> {
+    use std::os::unix::fs::MetadataExt;
+    let mode = meta.mode();
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    if meta.uid() == euid && mode & 0o077 != 0 {
+        return Err("it must be mode 0600 or less when owned by the current user (chmod 600 it)");
+    }
+    if meta.uid() == 0 && mode & 0o037 != 0 {
+        return Err("it must be mode 0640 or less when owned by root");
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -280,6 +375,34 @@ mod tests {
     }
 
     #[test]
+    fn takes_the_client_certificate_and_key() {
+        let (rest, tls) = split(
+            "postgres://u@db/app?sslcert=%2Fc%2Fclient.crt&application_name=x&sslkey=/c/client.key&sslmode=require",
+        )
+        .unwrap();
+        assert_eq!(rest, "postgres://u@db/app?application_name=x");
+        assert_eq!(tls.cert, Some("/c/client.crt".into()));
+        assert_eq!(tls.key, Some("/c/client.key".into()));
+        let (rest, tls) = split("host=db sslcert='/my certs/c.crt' user=u").unwrap();
+        assert_eq!(rest, "host=db user=u");
+        assert_eq!((tls.cert, tls.key), (Some("/my certs/c.crt".into()), None));
+    }
+
+    #[test]
+    fn reports_a_named_client_certificate_that_is_missing() {
+        let params = TlsParams {
+            mode: SslMode::Require,
+            roots: RootCerts::System,
+            cert: Some("/nonexistent/client.crt".into()),
+            key: None,
+        };
+        let Err(e) = connector(&params) else {
+            panic!("built a connector without its client certificate")
+        };
+        assert!(e.contains("cannot read sslcert /nonexistent/client.crt"), "{e}");
+    }
+
+    #[test]
     fn rejects_an_unknown_mode_without_quoting_the_string() {
         let e = split("postgres://u:secret@db/app?sslmode=always").unwrap_err();
         assert!(e.contains("sslmode=always"), "{e}");
@@ -291,6 +414,8 @@ mod tests {
         let params = TlsParams {
             mode: SslMode::VerifyFull,
             roots: RootCerts::File("/nonexistent/ca.pem".into()),
+            cert: None,
+            key: None,
         };
         let Err(e) = connector(&params) else {
             panic!("built a connector without its root certificate")

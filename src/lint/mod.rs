@@ -9,6 +9,7 @@
 pub mod docs;
 pub mod fixture;
 mod locks;
+mod parallel;
 pub mod rules;
 mod run;
 mod style;
@@ -19,13 +20,14 @@ pub(crate) mod testing;
 
 use crate::parse::{AlterTable, Stmt, StmtKind};
 use crate::pg::{Blocks, LockMode, PgVersion, QualifiedName};
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Table, TableSize};
 use crate::source::{Source, Span};
 use serde::Serialize;
 use std::collections::HashMap;
 
 pub use locks::{alter_action_lock, statement_locks};
-pub use run::{lint, lint_snippet, FileLint, LintOutcome, Linter, Summary};
+pub use parallel::lint_files;
+pub use run::{lint, lint_snippet, Driver, FileLint, LintOutcome, Summary, Visit};
 pub use tx::{Held, TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
@@ -141,6 +143,8 @@ pub struct Finding {
     /// For an `ALTER TABLE` finding, the index of the subcommand it is about
     /// (the first, when it is about several: see `more_actions`).
     pub action: Option<usize>,
+    /// The size of `table`, when the schema came from a live database.
+    pub size: Option<TableSize>,
     /// The other subcommands of the statement the same finding is about: a
     /// rule reports one finding per statement, naming every subcommand.
     pub more_actions: Vec<usize>,
@@ -162,6 +166,7 @@ impl Finding {
             table: None,
             label: None,
             action: None,
+            size: None,
             more_actions: Vec::new(),
             held_since: None,
         }
@@ -249,6 +254,36 @@ pub struct LintSettings {
     pub assume_in_transaction: Option<bool>,
     /// Per-rule severity overrides; `None` turns the rule off.
     pub severity: HashMap<&'static str, Option<Severity>>,
+    /// Below this size a table's locks are brief: lock findings on it are
+    /// info. `None` for plans, which take the safe path whatever the size.
+    pub small_table: Option<SmallTable>,
+}
+
+/// The size under which a table counts as small (config `small_table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallTable {
+    /// Rows (the catalog's estimate).
+    pub rows: u64,
+    /// Total bytes on disk, indexes and TOAST included.
+    pub bytes: u64,
+}
+
+impl Default for SmallTable {
+    fn default() -> SmallTable {
+        SmallTable {
+            rows: 10_000,
+            bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl SmallTable {
+    /// Whether a table of `size` is small: under both limits (a table never
+    /// analyzed is judged by its bytes alone).
+    pub fn holds(self, size: TableSize) -> bool {
+        size.bytes < self.bytes && size.rows.is_none_or(|rows| rows < self.rows)
+    }
 }
 
 impl LintSettings {
@@ -270,8 +305,13 @@ pub struct LintContext<'a> {
     pub tx: &'a TxState,
     /// The file being linted.
     pub source: &'a Source,
-    /// Index of the current file in the history (for "created in this file").
+    /// Index of the current file in the history.
     pub file_index: usize,
+    /// Index of the first file of the deploy the current file belongs to:
+    /// what any file from there on created is new (empty, unused by running
+    /// code) when this file runs. The file itself unless several files are
+    /// deployed together (every pending migration of `apply`).
+    pub deploy_start: usize,
     /// The statement's own table (the one `ALTER TABLE`, `CREATE INDEX`,
     /// `UPDATE`… name) and what the schema knows of it, looked up once for
     /// every rule: see [`LintContext::table`].
@@ -304,11 +344,17 @@ impl<'a> LintContext<'a> {
         self.settings.pg_version
     }
 
-    /// Whether `table` was created by this migration file, so it holds no
-    /// rows that traffic depends on and its locks block nobody.
+    /// Whether `table` was created in this deploy (by this migration file,
+    /// or an earlier one deployed with it), so it holds no rows that
+    /// traffic depends on and its locks block nobody.
     pub fn is_new(&self, table: &QualifiedName) -> bool {
-        self.table(table)
-            .is_some_and(|t| t.created_in() == Some(self.file_index))
+        self.in_this_deploy(self.table(table).and_then(|t| t.created_in()))
+    }
+
+    /// Whether an object created by the file `created_in` (a column's
+    /// `added_in`, a domain's or a view's) is new in this deploy.
+    pub fn in_this_deploy(&self, created_in: Option<usize>) -> bool {
+        created_in.is_some_and(|i| i >= self.deploy_start)
     }
 
     /// `stmt` as an `ALTER TABLE` of a table that holds data: not one this

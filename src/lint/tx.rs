@@ -214,12 +214,17 @@ impl TxState {
     }
 
     /// Moves the state past `stmt`, with the schema model as it stood before
-    /// it. A table created in the file `file_index` (the file being linted,
-    /// when there is one) has no traffic, so its ACCESS EXCLUSIVE lock is
-    /// not counted.
-    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, file_index: Option<usize>) {
+    /// it. A table created in this deploy (by a file at index `deploy_start`
+    /// or later, when there is one) has no traffic, so its ACCESS EXCLUSIVE
+    /// lock is not counted.
+    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, deploy_start: Option<usize>) {
         let is_new = |t: &QualifiedName| {
-            file_index.is_some() && schema.table(t).is_some_and(|t| t.created_in() == file_index)
+            deploy_start.is_some_and(|start| {
+                schema
+                    .table(t)
+                    .and_then(|t| t.created_in())
+                    .is_some_and(|created| created >= start)
+            })
         };
         match &stmt.kind {
             StmtKind::Begin => {

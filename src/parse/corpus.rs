@@ -1,11 +1,11 @@
-//! Every statement of the shared corpus and the examples, for tests that
+//! Every statement of the real-migration corpus (`tests/corpus`) and the examples, for tests that
 //! compare two ways of reading the same SQL.
 
 use crate::source::PieceKind;
 use std::path::{Path, PathBuf};
 
 /// The SQL statements (as the splitter cuts them) of every `.sql` file under
-/// `../shared/corpus` and `migrations-examples`.
+/// `tests/corpus` and `migrations-examples`.
 pub(crate) fn statements() -> Vec<String> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
@@ -22,7 +22,7 @@ pub(crate) fn statements() -> Vec<String> {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = Vec::new();
-    walk(&root.join("../shared/corpus"), &mut files);
+    walk(&root.join("tests/corpus"), &mut files);
     walk(&root.join("migrations-examples"), &mut files);
     files.sort();
     let mut out = Vec::new();

@@ -24,7 +24,7 @@
 //! keyword `COPY` (sqlparser captures the inline data of `COPY … FROM STDIN`).
 //!
 //! `tests::same_tokens_as_sqlparser` checks the output against sqlparser's
-//! on every statement of the shared corpus and the examples, and a property
+//! on every statement of the real-migration corpus and the examples, and a property
 //! test does on generated SQL-like text.
 
 use super::tokens::Tok;

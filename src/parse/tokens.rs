@@ -173,7 +173,7 @@ pub(super) fn significant(sql: &str, tokens: Vec<TokenWithSpan>) -> Vec<Tok> {
 ///   `SET [LOCAL|SESSION] name {=|TO} value` with a single-token value.
 ///
 /// `tests::token_reads_match_the_parser` checks these against the parser's
-/// facts on every statement of the shared corpus and the examples.
+/// facts on every statement of the real-migration corpus and the examples.
 pub(super) fn read_first(
     sql: &str,
     tokens: Vec<TokenWithSpan>,
@@ -894,7 +894,7 @@ mod tests {
     use sqlparser::dialect::PostgreSqlDialect;
     use sqlparser::tokenizer::Tokenizer;
 
-    /// Every statement of `extra`, the shared corpus and the examples.
+    /// Every statement of `extra`, the real-migration corpus and the examples.
     fn statements(extra: &[&str]) -> Vec<String> {
         let mut out: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         out.extend(crate::parse::corpus::statements());

@@ -648,12 +648,11 @@ mod tests {
 
     #[test]
     fn splits_real_corpus_directories() {
-        // The shared corpus sits beside the repository (tests/corpus.rs asserts it exists).
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/real");
-        let Ok(entries) = fs::read_dir(&root) else {
-            return;
-        };
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/real");
+        let entries = fs::read_dir(&root).unwrap_or_else(|e| panic!("{}: {e}", root.display()));
+        let mut repos = 0;
         for entry in entries.flatten() {
+            repos += 1;
             let repo = entry.path();
             let d = discover(std::slice::from_ref(&repo), &[])
                 .unwrap_or_else(|e| panic!("{}: {e}", repo.display()));
@@ -675,5 +674,6 @@ mod tests {
                 assert!(d.files.iter().any(|f| f.name == "identities.postgres"));
             }
         }
+        assert_eq!(repos, 9, "{}: the corpus holds nine repositories", root.display());
     }
 }

@@ -4,9 +4,10 @@
 //! `initdb` writes a cluster into a new directory under the system temp dir;
 //! the server listens only on a unix socket inside it (`listen_addresses =
 //! ''`) and is tuned for disposable data (`fsync`, `synchronous_commit`,
-//! `full_page_writes` and autovacuum off). The binaries come from
-//! `pg_config --bindir`, else `PATH`, else the newest
-//! `/usr/lib/postgresql/*/bin`. `initdb` and `postgres` refuse to run as
+//! `full_page_writes` and autovacuum off). The binaries come from the
+//! directory named by `MIGRATE_PG_BINDIR` (how `tests/pg-matrix.sh` runs the
+//! tests on each major version), else `pg_config --bindir`, else `PATH`,
+//! else the newest `/usr/lib/postgresql/*/bin`. `initdb` and `postgres` refuse to run as
 //! root, so when our effective uid is 0 they run as the `postgres` system
 //! user, which then owns the directory.
 //!
@@ -29,7 +30,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 /// Why the throwaway cluster could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
-    #[error("no PostgreSQL server binaries (initdb, postgres) in `pg_config --bindir`, PATH or /usr/lib/postgresql/*/bin")]
+    #[error("no PostgreSQL server binaries (initdb, postgres) in $MIGRATE_PG_BINDIR (when set), else `pg_config --bindir`, PATH or /usr/lib/postgresql/*/bin")]
     NoBinaries,
     #[error("running as root, but there is no `postgres` user to run the throwaway server as")]
     NoPostgresUser,
@@ -91,11 +92,20 @@ fail() {
     rm -rf "$root"
     exit 1
 }
+# pg_isready where the binaries have it; else what `pg_ctl -w` reads: line 8
+# of postmaster.pid says `ready` once connections are accepted (PostgreSQL 10+).
+ready() {
+    if [ -x "$bin/pg_isready" ]; then
+        "$bin/pg_isready" -q -h "$sock" -p "$port" -U postgres -d postgres
+    else
+        [ "$(sed -n 8p "$root/data/postmaster.pid" 2>/dev/null | tr -d ' ')" = ready ]
+    fi
+}
 start() {
     "$bin/postgres" -D "$root/data" "$@" </dev/null >>"$root/postgres.log" 2>&1 &
     pid=$!
     tries=0
-    until "$bin/pg_isready" -q -h "$sock" -p "$port" -U postgres -d postgres; do
+    until ready; do
         tries=$((tries + 1))
         if ! kill -0 "$pid" 2>/dev/null || [ "$tries" -gt 600 ]; then
             kill -QUIT "$pid" 2>/dev/null
@@ -362,9 +372,19 @@ pub fn server_owner() -> Result<Option<(u32, u32)>, ClusterError> {
     }
 }
 
-/// The directory holding `initdb`, `postgres` and `pg_isready`.
+/// The environment variable naming the directory of the server binaries
+/// to use instead of the installed ones.
+pub const BINDIR_VAR: &str = "MIGRATE_PG_BINDIR";
+
+/// The directory holding `initdb` and `postgres` (and usually `pg_isready`).
+/// `None` when there is none, or when [`BINDIR_VAR`] names a directory
+/// without them.
 pub fn server_bindir() -> Option<PathBuf> {
     let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os(BINDIR_VAR).filter(|d| !d.is_empty()) {
+        let dir = PathBuf::from(dir);
+        return has_server(&dir).then_some(dir);
+    }
     if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
         let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
         if out.status.success() && has_server(&dir) {

@@ -6,11 +6,16 @@ use super::TestDb;
 use std::path::Path;
 use std::process::{Command, Output};
 
-/// A temporary directory holding `files` (name, SQL).
+/// A temporary directory holding `files` (relative path, SQL); directories
+/// in a path (diesel's `…/up.sql`, Prisma's `…/migration.sql`) are created.
 pub fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, sql) in files {
-        std::fs::write(dir.path().join(name), sql).unwrap();
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(path, sql).unwrap();
     }
     dir
 }
@@ -84,4 +89,12 @@ pub fn scalar(db: &TestDb, sql: &str) -> String {
         .query_one(&format!("SELECT ({sql})::text"), &[])
         .unwrap_or_else(|e| panic!("{sql}: {}", super::error_text(&e)));
     row.get::<_, Option<String>>(0).unwrap_or_default()
+}
+
+/// Applies the migrations in `dir` up to `version` as a deploy of their
+/// own, so the tables they create hold data when the next ones are deployed
+/// (a deploy's own new tables are empty and take plain DDL).
+pub fn existing(dir: &Path, db: &TestDb, version: &str) {
+    let out = migrate(dir, &db.url, &["apply", "--target", version]);
+    assert_exit(&out, 0);
 }
