@@ -158,7 +158,9 @@ fn foreign_keys() {
         name: "add-column-references",
         pre: "SELECT 1",
         history: "",
-        migration: "ALTER TABLE orders ADD COLUMN account_id bigint REFERENCES accounts (id);",
+        // With a default every row is checked (without one nothing is, and
+        // the statement is kept as written).
+        migration: "ALTER TABLE orders ADD COLUMN account_id bigint DEFAULT 1 REFERENCES accounts (id);",
         data: &[ORDERS],
     });
 }
