@@ -97,13 +97,16 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
             ..
         } => drop(*object_type, *if_exists, names, *cascade),
         S::Update(u) => match table_of(&u.table.relation) {
-            Some(table) => StmtKind::Dml(Dml {
-                verb: DmlVerb::Update,
-                table,
-                has_where: u.selection.is_some(),
-                bounded: bounded_columns(u.selection.as_ref()).0,
-                matched: bounded_columns(u.selection.as_ref()).1,
-            }),
+            Some(table) => {
+                let (bounded, matched) = bounded_columns(u.selection.as_ref());
+                StmtKind::Dml(Dml {
+                    verb: DmlVerb::Update,
+                    table,
+                    has_where: u.selection.is_some(),
+                    bounded,
+                    matched,
+                })
+            }
             None => StmtKind::Other { tag: "UPDATE".into() },
         },
         S::Delete(d) => delete(d),
@@ -213,13 +216,14 @@ fn delete(d: &sp::Delete) -> StmtKind {
     let from = match &d.from {
         sp::FromTable::WithFromKeyword(t) | sp::FromTable::WithoutKeyword(t) => t,
     };
+    let (bounded, matched) = bounded_columns(d.selection.as_ref());
     match from.first().and_then(|t| table_of(&t.relation)) {
         Some(table) => StmtKind::Dml(Dml {
             verb: DmlVerb::Delete,
             table,
             has_where: d.selection.is_some(),
-            bounded: bounded_columns(d.selection.as_ref()).0,
-            matched: bounded_columns(d.selection.as_ref()).1,
+            bounded,
+            matched,
         }),
         None => StmtKind::Other { tag: "DELETE".into() },
     }

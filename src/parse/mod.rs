@@ -553,7 +553,13 @@ pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
         block.body = block.body.map(|b| b.shift(statement.span.start));
         block.inner = plpgsql::do_body(text, block);
     }
-    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE") {
+    // Only a body that says EXECUTE can hold constant dynamic SQL.
+    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE")
+        && sql
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"EXECUTE"))
+    {
         if let Some((name, mut block)) = tokens::routine(sql) {
             block.body = block.body.map(|b| b.shift(statement.span.start));
             block.inner = plpgsql::executed(text, &block);
