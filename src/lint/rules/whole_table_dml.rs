@@ -37,17 +37,35 @@ Keep each batch short (around a thousand rows or 200 ms) and pause between batch
     check,
 };
 
-/// The keys of `table` as the history declared them: its primary key,
-/// unique constraints and unique indexes.
-fn keys(cx: &LintContext, name: &QualifiedName, table: Table) -> Vec<Vec<Ident>> {
-    let mut keys: Vec<Vec<Ident>> = table.primary_key().into_iter().collect();
-    keys.extend(table.constraints().filter_map(|c| match c.kind {
+/// Whether `bounded` covers every column of a key of `table` (its primary
+/// key, unique constraints and unique indexes, as the history declared
+/// them); `None` when the history declares no key. The keys are read one by
+/// one, unique indexes last (finding them scans the schema's indexes), and
+/// no further than the answer needs.
+fn bounded_by_key(cx: &LintContext, name: &QualifiedName, table: Table, bounded: &[Ident]) -> Option<bool> {
+    let constraints = table.constraints().filter_map(|c| match c.kind {
         ConstraintKind::Unique { columns, .. } | ConstraintKind::PrimaryKey { columns, .. } => Some(columns),
         _ => None,
-    }));
-    keys.extend(cx.schema.indexes_on(name).filter(|i| i.unique).map(|i| i.columns));
-    keys.retain(|k| !k.is_empty());
-    keys
+    });
+    let indexes = cx.schema.indexes_on(name).filter(|i| i.unique).map(|i| i.columns);
+    let keys = table
+        .primary_key()
+        .into_iter()
+        .chain(constraints)
+        .chain(indexes)
+        .filter(|k| !k.is_empty());
+    let mut known = false;
+    for key in keys {
+        known = true;
+        if key.iter().all(|c| bounded.contains(c)) {
+            return Some(true);
+        }
+        // Nothing bounded: no key can be, and one key known is enough.
+        if bounded.is_empty() {
+            break;
+        }
+    }
+    known.then_some(false)
 }
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
@@ -71,9 +89,8 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let Some(table) = cx.table(&dml.table) else {
             return;
         };
-        let keys = keys(cx, &dml.table, table);
         // No key known: whether the WHERE picks a few rows cannot be told.
-        if keys.is_empty() || keys.iter().any(|key| key.iter().all(|c| dml.bounded.contains(c))) {
+        if bounded_by_key(cx, &dml.table, table, &dml.bounded) != Some(false) {
             return;
         }
         if dml.matched.is_empty() {
