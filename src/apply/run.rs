@@ -51,14 +51,14 @@ impl StepContext<'_> {
             return ApplyError::ConnectionLost {
                 migration: self.label.to_string(),
                 step: self.index + 1,
-                kind: super::kind_name(self.step.kind),
+                kind: self.step.kind.name(),
                 message: error_text(e),
             };
         }
         ApplyError::Step {
             migration: self.label.to_string(),
             step: self.index + 1,
-            kind: super::kind_name(self.step.kind),
+            kind: self.step.kind.name(),
             message: error_text(e),
         }
     }
