@@ -661,23 +661,7 @@ pub(crate) fn passthrough(stmt: &Stmt, text: &str, pg: PgVersion, schema: &Schem
     let locks = lint::statement_locks(stmt, pg, schema);
     // The first of the strongest: the statement's own table before the other side of a key.
     let strongest = locks.iter().rev().max_by_key(|(_, m)| *m).cloned();
-    let outside = match &stmt.kind {
-        StmtKind::CreateIndex(i) => i.concurrently,
-        StmtKind::DropIndex(d) => d.concurrently,
-        StmtKind::Reindex(r) => r.concurrently,
-        StmtKind::Vacuum { .. } => true,
-        StmtKind::AlterTypeAddValue { .. } => !pg.at_least(12),
-        StmtKind::AlterTable(a) => a.actions.iter().any(|x| {
-            matches!(
-                x,
-                AlterAction::DetachPartition {
-                    concurrently: true,
-                    ..
-                }
-            )
-        }),
-        _ => false,
-    };
+    let outside = stmt.kind.needs_autocommit(pg);
     let validate = matches!(&stmt.kind, StmtKind::AlterTable(a)
         if !a.actions.is_empty() && a.actions.iter().all(|x| matches!(x, AlterAction::ValidateConstraint { .. })));
     let mut step = if outside {

@@ -3,7 +3,7 @@
 //! JSON (`json`, documented in `docs/plan-format.md`).
 
 use super::{Backfill, MigrationPlan, Outcome, Plan, Step, StepKind, TxMode};
-use crate::plan::sql::literal;
+use crate::plan::sql::{dollar_tag, literal};
 use std::fmt::Write;
 
 /// The lock timeout the psql script sets on lock-taking steps.
@@ -133,21 +133,6 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         plan.migrations.len()
     );
     out
-}
-
-fn dollar_tag(base: &str, body: &str) -> String {
-    let mut n = 0;
-    loop {
-        let tag = if n == 0 {
-            format!("${base}$")
-        } else {
-            format!("${base}{n}$")
-        };
-        if !body.contains(&tag) {
-            return tag;
-        }
-        n += 1;
-    }
 }
 
 /// psql lines that run `body` only when `condition` (a boolean query) holds.

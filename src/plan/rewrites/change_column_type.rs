@@ -14,7 +14,7 @@ use super::Rewrite;
 use crate::lint::rules::change_column_type;
 use crate::parse::{slices, AlterAction, ConstraintKind, StmtKind};
 use crate::pg::{Ident, LockMode, QualifiedName};
-use crate::plan::sql::{literal, regclass, SourceSlice, Sql};
+use crate::plan::sql::{dollar_tag, either, literal, regclass, SourceSlice, Sql};
 use crate::plan::{catalog, Backfill, PlanContext, Refusal, Step, StepKind};
 use crate::schema::Index;
 
@@ -23,23 +23,6 @@ pub(crate) static REWRITE: Rewrite = Rewrite {
     fixes: &[&change_column_type::RULE],
     build,
 };
-
-fn dollar_tag(base: &str, body: &str) -> String {
-    (0..)
-        .map(|n| {
-            if n == 0 {
-                format!("${base}$")
-            } else {
-                format!("${base}{n}$")
-            }
-        })
-        .find(|tag| !body.contains(tag.as_str()))
-        .unwrap_or_default()
-}
-
-fn or(a: &Sql, b: &Sql) -> Sql {
-    Sql::kw("SELECT (").sql(a).glue(") OR (").sql(b).glue(")")
-}
 
 fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     let StmtKind::AlterTable(alter) = &cx.stmt.kind else {
@@ -132,7 +115,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
             source,
         )
         .lock(LockMode::AccessExclusive, t)
-        .guard(or(&catalog::column_exists(t, &new), &swapped))
+        .guard(either(&catalog::column_exists(t, &new), &swapped))
         .note(format!("add {new} as {ty}: catalog-only")),
     );
 
@@ -173,7 +156,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     steps.push(
         Step::ddl(sync, source)
             .lock(LockMode::ShareRowExclusive, t)
-            .guard(or(&trigger_exists, &swapped))
+            .guard(either(&trigger_exists, &swapped))
             .note(format!(
                 "a trigger keeps {new} equal to the converted {column} on every insert and update"
             )),
@@ -214,7 +197,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 source,
             )
             .lock(LockMode::AccessExclusive, t)
-            .guard(or(
+            .guard(either(
                 &catalog::constraint_exists(t, &not_null_check, false),
                 &swapped,
             )),
@@ -228,7 +211,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 source,
             )
             .lock(LockMode::ShareUpdateExclusive, t)
-            .guard(or(
+            .guard(either(
                 &catalog::constraint_exists(t, &not_null_check, true),
                 &swapped,
             ))
@@ -268,11 +251,11 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         steps.push(
             Step::concurrent(create, source)
                 .lock(LockMode::ShareUpdateExclusive, t)
-                .guard(or(&catalog::index_valid(&copy), &swapped))
+                .guard(either(&catalog::index_valid(&copy), &swapped))
                 .note(format!("copy {name} onto {new} without blocking writes")),
         );
         steps.push(Step::check(
-            or(&catalog::index_valid(&copy), &swapped),
+            either(&catalog::index_valid(&copy), &swapped),
             source,
             "the index copy is valid",
         ));
@@ -333,7 +316,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         .literal(column.as_str())
         .then("AND (attidentity <> '' OR attgenerated <> ''))");
     steps.push(Step::check(
-        or(&dependents, &swapped),
+        either(&dependents, &swapped),
         source,
         "no view, constraint, identity or index the plan does not copy depends on the old column",
     ));
