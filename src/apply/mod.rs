@@ -6,8 +6,8 @@
 //! step runs comes from its fields, never from its SQL text: a
 //! [`TxMode::InTransaction`] step runs in one short transaction under `SET
 //! LOCAL lock_timeout` with retries (see [`run`]), a [`TxMode::Outside`] step
-//! runs bare in autocommit, a [`StepKind::Backfill`] runs keyset batches (see
-//! [`backfill`]), and a [`StepKind::Check`] must return true. Every step's
+//! runs bare in autocommit, a [`crate::plan::StepKind::Backfill`] runs keyset batches (see
+//! [`backfill`]), and a [`crate::plan::StepKind::Check`] must return true. Every step's
 //! "done" record is written to the history (see [`history`]) in the same
 //! transaction as its effect when it has one, so an interrupted run resumes
 //! at the first step not done. One runner at a time is enforced with a

@@ -9,8 +9,8 @@
 //!
 //! The model lives as long as the lint run and grows with the schema the
 //! history builds, so it is stored compactly: every identifier once, in
-//! [`Names`], and small fixed-size records that name them by a 4-byte
-//! [`Name`] (a column is 16 bytes, a constraint 28, an index 20). Lookups
+//! `Names`, and small fixed-size records that name them by a 4-byte
+//! `Name` (a column is 16 bytes, a constraint 28, an index 20). Lookups
 //! answer with views ([`Table`]) and owned copies ([`Column`],
 //! [`TableConstraint`], [`Index`]) in the parser's own types.
 
