@@ -8,7 +8,7 @@
 #   --quick      200,000 rows
 #   --rate TPS   pgbench's fixed (open-loop) rate, default 500
 #   --only       scenarios to run: set-not-null, create-index, add-fk, int-to-bigint,
-#                update, volatile-default, lock-queue (default: all)
+#                update, volatile-default, lock-queue, lock-queue-cancel (default: all)
 #   --out FILE   also write the results table there (markdown)
 #   MIGRATE=path benches another build of migrate.
 #
@@ -85,13 +85,13 @@ url="postgres://postgres@/bench?host=$work&port=$port"
 logs="$work/logs"
 mkdir -p "$logs"
 
-scenarios=(set-not-null create-index add-fk int-to-bigint update volatile-default lock-queue)
+scenarios=(set-not-null create-index add-fk int-to-bigint update volatile-default lock-queue lock-queue-cancel)
 if [ -n "$only" ]; then IFS=, read -r -a scenarios <<< "$only"; fi
 
 # V2 of each scenario: the naive statement.
 v2() {
     case "$1" in
-        set-not-null|lock-queue) echo "ALTER TABLE items ALTER COLUMN email SET NOT NULL;" ;;
+        set-not-null|lock-queue|lock-queue-cancel) echo "ALTER TABLE items ALTER COLUMN email SET NOT NULL;" ;;
         create-index) echo "CREATE INDEX items_account_id_idx ON items (account_id);" ;;
         add-fk) echo "ALTER TABLE items ADD CONSTRAINT items_account_id_fkey FOREIGN KEY (account_id) REFERENCES accounts (id);" ;;
         int-to-bigint) echo "ALTER TABLE items ALTER COLUMN qty TYPE bigint;" ;;
@@ -105,7 +105,7 @@ v2() {
 verify() {
     local sql
     case "$1" in
-        set-not-null|lock-queue) sql="SELECT CASE WHEN attnotnull THEN 'ok' ELSE 'email is nullable' END FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'email'" ;;
+        set-not-null|lock-queue|lock-queue-cancel) sql="SELECT CASE WHEN attnotnull THEN 'ok' ELSE 'email is nullable' END FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'email'" ;;
         create-index) sql="SELECT CASE WHEN (SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('items_account_id_idx')) THEN 'ok' ELSE 'no valid index' END" ;;
         add-fk) sql="SELECT CASE WHEN (SELECT convalidated FROM pg_constraint WHERE conname = 'items_account_id_fkey') THEN 'ok' ELSE 'no validated foreign key' END" ;;
         int-to-bigint) sql="SELECT CASE WHEN format_type(atttypid, atttypmod) = 'bigint' AND (SELECT count(*) FROM items WHERE qty IS NULL) = 0 AND (SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname LIKE 'qty\\_%' AND NOT attisdropped) = 0 THEN 'ok' ELSE 'qty is ' || format_type(atttypid, atttypmod) END FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'qty'" ;;
@@ -161,13 +161,27 @@ under_traffic() {
 blocker_pid=""
 start_blocker() {
     # A transaction that reads the table and stays open for 20 s.
-    "${psql[@]}" -c "BEGIN; SELECT count(*) FROM items WHERE id = 1; SELECT pg_sleep(20); COMMIT;" >/dev/null &
+    "${psql[@]}" -c "BEGIN; SELECT count(*) FROM items WHERE id = 1; SELECT pg_sleep(20); COMMIT;" >/dev/null 2>&1 &
     blocker_pid=$!
     sleep 1
 }
 
 naive() { "${psql[@]}" -f "$1/V2__migrate.sql"; }
-with_migrate() { "$migrate" apply "$1" --database-url "$url"; }
+with_migrate() { "$migrate" apply "$1" --database-url "$url" "${migrate_args[@]}"; }
+
+# Per scenario: the methods run, and what `migrate apply` gets besides its defaults.
+# lock-queue-cancel is lock-queue with --cancel-blockers-after 5s (psql has no such thing).
+methods_of() {
+    case "$1" in
+        lock-queue-cancel) echo migrate ;;
+        *) echo psql migrate ;;
+    esac
+}
+migrate_args_of() {
+    case "$1" in
+        lock-queue-cancel) echo --cancel-blockers-after 5s ;;
+    esac
+}
 
 results="$work/results.md"
 {
@@ -189,10 +203,11 @@ for scenario in "${scenarios[@]}"; do
     mkdir -p "$dir"
     cp "$here/V1__schema.sql" "$dir/"
     v2 "$scenario" >"$dir/V2__migrate.sql"
-    for method in psql migrate; do
+    read -r -a migrate_args <<< "$(migrate_args_of "$scenario")"
+    for method in $(methods_of "$scenario"); do
         load "$method" "$dir"
         prefix="$scenario-$method"
-        if [ "$scenario" = lock-queue ]; then start_blocker; fi
+        case "$scenario" in lock-queue*) start_blocker ;; esac
         if [ "$method" = psql ]; then
             under_traffic "$prefix" naive "$dir"
         else
@@ -203,6 +218,13 @@ for scenario in "${scenarios[@]}"; do
         failed=$(grep -c "aborted\|ERROR" "$logs/$prefix.err" || true)
         row=$(python3 "$here/stats.py" "$logs/$prefix".*[0-9] --t0 "$t0" --t1 "$t1" \
             --baseline-tps "$baseline_tps" --failed "$failed")
+        # What migrate did while blocked: its wait reports, failed tries and cancellations.
+        if [ "$method" = migrate ]; then
+            waits=$(grep -c "not queueing" "$logs/$prefix.migration.log" || true)
+            retries=$(grep -c "try .* failed" "$logs/$prefix.migration.log" || true)
+            cancels=$(grep -c "cancelled the query" "$logs/$prefix.migration.log" || true)
+            echo "$prefix: $waits wait report(s), $retries failed tr(ies), $cancels cancellation(s)" >&2
+        fi
         line="| $scenario | $method | $row | $state |"
         echo "$line" >&2
         echo "$line" >>"$results"

@@ -6,18 +6,16 @@
 
 use crate::apply::{self, ApplySettings, Event, MigrationState, StepOutcome};
 use crate::config::{self, Config};
-use crate::lint::{docs, rules, FileLint, LintOutcome, LintSettings, Linter, Severity, Summary};
-use crate::parse::{parse_source_indexed, Stmt};
+use crate::lint::{docs, lint_files, rules, Driver, LintSettings, Severity};
 use crate::pg::PgVersion;
 use crate::plan;
 use crate::report::{self, Format, TextStyle};
-use crate::source::{self, DiscoveryWarning, MigrationFile, MigrationVersion, Source};
+use crate::schema::Schema;
+use crate::source::{self, DiscoveryWarning, MigrationVersion, Source};
 use clap::{Parser, Subcommand, ValueEnum};
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 /// Zero-downtime PostgreSQL migrations: lint, plan and apply.
@@ -100,17 +98,23 @@ pub struct ApplyArgs {
     /// First mark the migrations this tool applied as applied, after checking their checksums.
     #[arg(long, value_name = "TOOL", value_parser = parse_adopt())]
     pub adopt: Option<apply::Adopt>,
-    /// lock_timeout of each try of a transactional step (never 0).
+    /// The ceiling of a try's lock_timeout: tries start at 50ms and double after every 3 timeouts (never 0).
     #[arg(long, default_value = "500ms", value_parser = parse_positive_duration)]
     pub lock_timeout: Duration,
     /// Tries per step on lock timeouts and deadlocks.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_attempts: u32,
+    /// The longest a step waits for its lock in all (old blockers, tries, backoff) before apply stops.
+    #[arg(long, default_value = "3m", value_parser = parse_max_wait)]
+    pub max_wait: Duration,
+    /// Cancel (pg_cancel_backend) running queries that block a step and whose transaction is older than this.
+    #[arg(long, value_parser = parse_cancel_after)]
+    pub cancel_blockers_after: Option<Duration>,
     /// statement_timeout of short steps (scans, builds and validations get none).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
-    /// The longest first backoff between tries; it doubles per try up to 60s.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    /// The longest first backoff between tries; it doubles per try up to 5s.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
     pub retry_base: Duration,
     /// How long to wait for another `migrate apply` to finish.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
@@ -201,6 +205,23 @@ fn parse_positive_duration(text: &str) -> Result<Duration, String> {
     }
 }
 
+fn parse_max_wait(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0: a step would give up before its first try".to_string()),
+        d => Ok(d),
+    }
+}
+
+fn parse_cancel_after(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err(
+            "must be more than 0: it would cancel every conflicting query at once; leave the flag out to cancel none"
+                .to_string(),
+        ),
+        d => Ok(d),
+    }
+}
+
 fn parse_version(text: &str) -> Result<MigrationVersion, String> {
     text.trim()
         .trim_start_matches(['V', 'v'])
@@ -239,9 +260,18 @@ pub struct HistoryArgs {
     /// Config file (default: migrate.yaml in this directory or a parent).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Each file runs inside one transaction (for runners that wrap files).
+    /// Each file without a transaction directive runs inside one transaction
+    /// (default: as the runner its layout names runs it).
     #[arg(long)]
     pub assume_in_transaction: bool,
+    /// Start from this database's schema: its catalog (read-only, with each
+    /// table's size) and the migrations its history says are applied.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Start from the schema in this `pg_dump --schema-only` file (e.g.
+    /// db/structure.sql); takes precedence over --database-url.
+    #[arg(long, value_name = "FILE")]
+    pub schema: Option<PathBuf>,
 }
 
 /// `migrate lint` arguments, as typed.
@@ -279,10 +309,6 @@ pub struct PlanArgs {
     /// Rows per backfill batch.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub batch_size: u32,
-    /// Read facts the history lacks (server version, primary keys) from this
-    /// database's catalog. Nothing is changed.
-    #[arg(long)]
-    pub database_url: Option<String>,
 }
 
 /// Everything `lint` needs, resolved from arguments and config.
@@ -293,6 +319,22 @@ pub struct LintRun {
     pub settings: LintSettings,
     pub format: Format,
     pub fail_on: FailOn,
+    /// The schema the history starts from.
+    pub start: StartFrom,
+    /// Whether `--pg-version` or the config named the version (otherwise a
+    /// database's own version is used).
+    pub explicit_version: bool,
+}
+
+/// Where the schema the migrations run against comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    /// Nothing: only what the migrations create is known.
+    Empty,
+    /// A `pg_dump --schema-only` file.
+    Dump(PathBuf),
+    /// A live database's catalog and history (the URL holds the password: never print it).
+    Database(String),
 }
 
 /// Why a command could not do its job (exit code 2).
@@ -300,6 +342,8 @@ pub struct LintRun {
 pub enum Error {
     #[error(transparent)]
     Source(#[from] source::Error),
+    #[error(transparent)]
+    Dump(#[from] crate::schema::dump::DumpError),
     #[error(transparent)]
     Config(#[from] config::Error),
     #[error("no migration paths given")]
@@ -329,6 +373,7 @@ impl Error {
     pub fn help(&self) -> &'static str {
         match self {
             Error::Source(e) => e.help(),
+            Error::Dump(e) => e.help(),
             Error::Config(e) => e.help(),
             Error::NoPaths => "pass a migration file or directory, or set `paths` in migrate.yaml",
             Error::UnknownRule { .. } => "`migrate rules` lists every rule id",
@@ -363,22 +408,14 @@ impl Error {
 pub fn run(args: Args) -> Result<u8, Error> {
     match args.command {
         Command::Lint(lint_args) => {
-            let run = resolve(lint_args.history, lint_args.format, lint_args.fail_on)?;
-            lint_command(&run)
+            let mut run = resolve(lint_args.history, lint_args.format, lint_args.fail_on)?;
+            lint_command(&mut run)
         }
         Command::Plan(plan_args) => {
             let format = plan_args.format;
             let batch_size = plan_args.batch_size;
-            let database_url = plan_args.database_url.clone();
-            let explicit_version = plan_args.history.pg_version.is_some();
-            let run = resolve(plan_args.history, Format::Text, FailOn::Error)?;
-            plan_command(
-                &run,
-                format,
-                batch_size,
-                database_url.as_deref(),
-                explicit_version,
-            )
+            let mut run = resolve(plan_args.history, Format::Text, FailOn::Error)?;
+            plan_command(&mut run, format, batch_size)
         }
         Command::Rules => {
             let mut out = std::io::stdout().lock();
@@ -435,7 +472,10 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
         .unwrap_or_default();
     let mut settings = LintSettings {
         pg_version,
-        assume_in_transaction: args.assume_in_transaction || config.assume_in_transaction.unwrap_or(false),
+        assume_in_transaction: args
+            .assume_in_transaction
+            .then_some(true)
+            .or(config.assume_in_transaction),
         ..LintSettings::default()
     };
     for (id, level) in &config.rules {
@@ -443,6 +483,7 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
             settings.severity.insert(rule.id, level.severity());
         }
     }
+    settings.small_table = Some(config.small_table.unwrap_or_default());
     let paths = if args.paths.is_empty() {
         config.paths.clone()
     } else {
@@ -451,120 +492,104 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
     if paths.is_empty() {
         return Err(Error::NoPaths);
     }
+    // A dump named in the config is relative to the config file.
+    let config_dump =
+        config
+            .schema
+            .as_ref()
+            .map(|dump| match config_path.as_deref().and_then(Path::parent) {
+                Some(dir) if dump.is_relative() => dir.join(dump),
+                _ => dump.clone(),
+            });
+    let url = args.database_url.filter(|u| !u.trim().is_empty());
+    let start = match (args.schema, url, config_dump, config.database_url) {
+        (Some(dump), _, _, _) => StartFrom::Dump(dump),
+        (None, Some(url), _, _) => StartFrom::Database(url),
+        (None, None, Some(dump), _) => StartFrom::Dump(dump),
+        (None, None, None, Some(url)) => StartFrom::Database(url),
+        (None, None, None, None) => StartFrom::Empty,
+    };
     Ok(LintRun {
         paths,
         exclude: config.exclude,
         settings,
         format,
         fail_on,
+        start,
+        explicit_version: args.pg_version.is_some() || config.pg_version.is_some(),
     })
 }
 
-/// Discovers, reads and lints the migrations of `run`.
-pub fn lint_paths(run: &LintRun) -> Result<(LintOutcome, Vec<DiscoveryWarning>), Error> {
-    let discovery = source::discover(&run.paths, &run.exclude)?;
-    let mut files = Vec::with_capacity(discovery.files.len());
-    let summary = lint_files(discovery.files, &run.settings, |file| {
-        files.push(file);
-        Ok(())
-    })?;
-    Ok((LintOutcome { files, summary }, discovery.warnings))
+/// The schema a history starts from, with what the database says.
+struct Start {
+    schema: Schema,
+    /// Ids of the migrations the database's history says are applied.
+    applied: HashSet<String>,
+    /// Whether the files not applied are deployed together (a database:
+    /// every pending migration is one release).
+    one_deploy: bool,
+    /// The database's schema as DDL, which `apply` records (see
+    /// [`apply::context`]).
+    ddl: Option<String>,
 }
 
-/// Reads, splits and parses `files` on every core and lints them on this
-/// thread in history order (the schema model is sequential), handing each
-/// linted file to `sink` as soon as it is done.
-///
-/// One helper thread per extra core takes the next file index from a shared
-/// counter; this thread lints the next file in order when it has arrived and
-/// otherwise parses a file itself instead of waiting, so two cores stay busy
-/// without a third thread competing for them. At most `IN_FLIGHT` parsed
-/// files wait here, so memory does not grow with the number of files. The
-/// result is [`crate::lint::lint`]'s over [`source::read`] of every file; a
-/// read error is the first in history order.
-pub fn lint_files(
-    files: Vec<MigrationFile>,
-    settings: &LintSettings,
-    mut sink: impl FnMut(FileLint) -> Result<(), Error>,
-) -> Result<Summary, Error> {
-    let cores = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(files.len());
-    let mut linter = Linter::new(settings);
-    let parse = |file: &MigrationFile| -> Parsed {
-        source::read(file.clone()).map(|source| {
-            let stmts = parse_source_indexed(&source);
-            (source, stmts)
-        })
-    };
-    if cores <= 1 {
-        for file in &files {
-            let (source, stmts) = parse(file)?;
-            sink(linter.file(source, &stmts))?;
+/// Reads the schema `run` starts from: a dump, or a database's catalog and
+/// history through `client` (which `run.start` names). Sets the target
+/// version to the database's unless one was given.
+fn start(
+    run: &mut LintRun,
+    client: Option<&mut postgres::Client>,
+    history_schema: &str,
+) -> Result<Start, Error> {
+    match (&run.start, client) {
+        (StartFrom::Dump(path), _) => {
+            let (schema, summary) = crate::schema::dump::read(path)?;
+            if summary.unknown > 0 {
+                eprintln!(
+                    "note: {}: {} statement(s) of the dump were not understood and were skipped (the first at line {})",
+                    path.display(),
+                    summary.unknown,
+                    summary.first_unknown_line.unwrap_or(0)
+                );
+            }
+            Ok(Start {
+                schema,
+                applied: HashSet::new(),
+                one_deploy: false,
+                ddl: None,
+            })
         }
-        return Ok(linter.summary());
+        (StartFrom::Database(_), Some(client)) => {
+            let context = apply::context::read(client, history_schema)?;
+            if !run.explicit_version {
+                run.settings.pg_version = context.catalog.version;
+            }
+            let (schema, applied, ddl) = context.start();
+            Ok(Start {
+                schema,
+                applied,
+                one_deploy: true,
+                ddl: Some(ddl),
+            })
+        }
+        _ => Ok(Start {
+            schema: Schema::default(),
+            applied: HashSet::new(),
+            one_deploy: false,
+            ddl: None,
+        }),
     }
-    let next = AtomicUsize::new(0);
-    let files = &files;
-    std::thread::scope(|scope| {
-        let (tx, rx) = mpsc::sync_channel::<(usize, Parsed)>(IN_FLIGHT);
-        for _ in 1..cores {
-            let tx = tx.clone();
-            let next = &next;
-            scope.spawn(move || loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(file) = files.get(i) else { break };
-                // The receiver is gone after an error: stop.
-                if tx.send((i, parse(file))).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(tx);
-        // Parsed files that are not next in history order yet, by index.
-        let mut early: BTreeMap<usize, Parsed> = BTreeMap::new();
-        let mut wanted = 0;
-        while wanted < files.len() {
-            if let Some(parsed) = early.remove(&wanted) {
-                let (source, stmts) = parsed?;
-                sink(linter.file(source, &stmts))?;
-                wanted += 1;
-                continue;
-            }
-            if let Ok((i, parsed)) = rx.try_recv() {
-                early.insert(i, parsed);
-                continue;
-            }
-            if early.len() < IN_FLIGHT {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if let Some(file) = files.get(i) {
-                    early.insert(i, parse(file));
-                    continue;
-                }
-            }
-            match rx.recv() {
-                Ok((i, parsed)) => {
-                    early.insert(i, parsed);
-                }
-                // Every helper has stopped without sending the next file
-                // (none can, short of a panic): parse it here.
-                Err(_) => {
-                    early.insert(wanted, parse(&files[wanted]));
-                }
-            }
-        }
-        Ok(linter.summary())
-    })
 }
 
-/// A file read, split and parsed, ready to lint.
-type Parsed = Result<(Source, Vec<(usize, Stmt)>), source::Error>;
+/// A connection to the database `run` starts from, if it names one.
+fn connect_for(run: &LintRun) -> Result<Option<postgres::Client>, Error> {
+    match &run.start {
+        StartFrom::Database(url) => Ok(Some(apply::connect(url)?)),
+        _ => Ok(None),
+    }
+}
 
-/// Parsed files waiting to be linted, at most: enough to keep every core
-/// busy, few enough that memory stays flat.
-const IN_FLIGHT: usize = 16;
-
-fn lint_command(run: &LintRun) -> Result<u8, Error> {
+fn lint_command(run: &mut LintRun) -> Result<u8, Error> {
     let discovery = source::discover(&run.paths, &run.exclude)?;
     let warnings = discovery.warnings;
     let mut err = std::io::stderr().lock();
@@ -583,15 +608,24 @@ fn lint_command(run: &LintRun) -> Result<u8, Error> {
             )?;
         }
     }
+    let mut client = connect_for(run)?;
+    let start = start(run, client.as_mut(), apply::history::DEFAULT_SCHEMA)?;
+    drop(client);
+    let mut files = discovery.files;
+    files.retain(|f| !start.applied.contains(&apply::migration_id(f)));
+    let mut driver = Driver::new(&run.settings, start.schema);
+    if start.one_deploy {
+        driver = driver.deploy_from(0);
+    }
     let stdout = std::io::stdout();
     let style = TextStyle::coloured(report::use_colour(stdout.is_terminal()));
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, stdout.lock());
     // Written file by file as the files are linted; see `report::Stream`.
     let mut stream = report::Stream::new(run.format, style, &mut out);
     let mut worst = None;
-    let summary = lint_files(discovery.files, &run.settings, |file| {
+    let summary = lint_files(files, &mut driver, |file| {
         worst = worst.max(file.findings.iter().map(|f| f.severity).max());
-        Ok(stream.file(file)?)
+        Ok::<(), Error>(stream.file(file)?)
     })?;
     stream.finish(&summary)?;
     out.flush()?;
@@ -604,39 +638,11 @@ fn lint_command(run: &LintRun) -> Result<u8, Error> {
     Ok(u8::from(failed))
 }
 
-fn plan_command(
-    run: &LintRun,
-    format: PlanFormat,
-    batch_size: u32,
-    database_url: Option<&str>,
-    explicit_version: bool,
-) -> Result<u8, Error> {
-    let discovery = source::discover(&run.paths, &run.exclude)?;
-    let sources = discovery
-        .files
-        .into_iter()
-        .map(source::read)
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut settings = plan::PlanSettings {
-        lint: run.settings.clone(),
-        batch_size,
-    };
-    let mut client = database_url.map(apply::connect).transpose()?;
-    if let (Some(client), false) = (client.as_mut(), explicit_version) {
-        if let Some(version) = apply::server_version(client) {
-            settings.lint.pg_version = version.min(PgVersion::MAX);
-        }
-    }
-    let mut plan = plan::plan(sources, &settings);
-    if let Some(client) = client.as_mut() {
-        // Backfills over tables the history did not create: take their keys from the catalog.
-        for step in plan.migrations.iter_mut().flat_map(|m| m.steps.iter_mut()) {
-            if let Some(backfill) = step.backfill.as_mut().filter(|b| b.key.is_empty()) {
-                backfill.key = apply::primary_key(client, &backfill.table);
-                step.sql = plan::render::backfill_batch_sql(backfill);
-            }
-        }
-    }
+fn plan_command(run: &mut LintRun, format: PlanFormat, batch_size: u32) -> Result<u8, Error> {
+    let mut client = connect_for(run)?;
+    let (mut plan, _) = plan_history(run, client.as_mut(), batch_size, apply::history::DEFAULT_SCHEMA)?;
+    // What the database has applied is context, not part of the plan.
+    plan.migrations.retain(|m| !m.applied);
     let stdout = std::io::stdout();
     let colour = report::use_colour(stdout.is_terminal());
     let text = match format {
@@ -650,11 +656,44 @@ fn plan_command(
     Ok(u8::from(plan.has_refusals()))
 }
 
+/// Plans the migrations of `run` from the schema it starts from. With a
+/// database, the migrations its history says are applied are context only
+/// (kept in the plan, unplanned, for drift checks), and every pending one
+/// is part of one deploy.
+fn plan_history(
+    run: &mut LintRun,
+    client: Option<&mut postgres::Client>,
+    batch_size: u32,
+    history_schema: &str,
+) -> Result<(plan::Plan, Option<String>), Error> {
+    let discovery = source::discover(&run.paths, &run.exclude)?;
+    let start = start(run, client, history_schema)?;
+    let sources = discovery
+        .files
+        .into_iter()
+        .map(source::read)
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = plan::PlanSettings {
+        // A plan takes the safe path on small tables too.
+        lint: LintSettings {
+            small_table: None,
+            ..run.settings.clone()
+        },
+        batch_size,
+    };
+    let mut driver = Driver::new(&settings.lint, start.schema);
+    if start.one_deploy {
+        driver = driver.deploy_from(0);
+    }
+    let applied = |s: &Source| start.applied.contains(&apply::migration_id(&s.file));
+    let plan = plan::plan_from(sources, applied, driver, &settings);
+    Ok((plan, start.ddl))
+}
+
 /// The migrations, settings and URL `apply` and `status` work from.
 struct DatabaseRun {
     lint: LintRun,
     url: Option<String>,
-    explicit_pg_version: bool,
 }
 
 fn resolve_database(args: &DatabaseArgs) -> Result<DatabaseRun, Error> {
@@ -681,34 +720,26 @@ fn resolve_database(args: &DatabaseArgs) -> Result<DatabaseRun, Error> {
         pg_version: args.pg_version,
         config: config_path,
         assume_in_transaction: false,
+        database_url: url.clone(),
+        schema: None,
     };
     let lint = resolve(history, Format::Text, FailOn::Error)?;
-    Ok(DatabaseRun {
-        lint,
-        url,
-        explicit_pg_version: args.pg_version.is_some(),
-    })
+    Ok(DatabaseRun { lint, url })
 }
 
-/// Plans the migrations of `run`, for the server's version unless one was given.
+/// Plans the migrations of `run` against the database `client` is
+/// connected to (its catalog, history and version), or from nothing; with
+/// the schema planned from, as DDL, when it came from the database.
 fn plan_for(
-    run: &DatabaseRun,
+    run: &mut DatabaseRun,
     client: Option<&mut postgres::Client>,
     batch_size: u32,
-) -> Result<plan::Plan, Error> {
-    let mut lint = run.lint.settings.clone();
-    if !run.explicit_pg_version {
-        if let Some(version) = client.and_then(apply::server_version) {
-            lint.pg_version = version.min(PgVersion::MAX);
-        }
+    history_schema: &str,
+) -> Result<(plan::Plan, Option<String>), Error> {
+    if client.is_none() {
+        run.lint.start = StartFrom::Empty;
     }
-    let discovery = source::discover(&run.lint.paths, &run.lint.exclude)?;
-    let sources = discovery
-        .files
-        .into_iter()
-        .map(source::read)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(plan::plan(sources, &plan::PlanSettings { lint, batch_size }))
+    plan_history(&mut run.lint, client, batch_size, history_schema)
 }
 
 fn apply_settings(args: &ApplyArgs) -> ApplySettings {
@@ -716,6 +747,8 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
         lock_timeout: args.lock_timeout,
         statement_timeout: args.statement_timeout,
         max_attempts: args.max_attempts,
+        max_wait: args.max_wait,
+        cancel_blockers_after: args.cancel_blockers_after,
         retry_base: args.retry_base,
         lock_wait: args.lock_wait,
         batch_pause: args.batch_pause,
@@ -730,21 +763,31 @@ fn apply_settings(args: &ApplyArgs) -> ApplySettings {
 }
 
 fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
-    let run = resolve_database(&args.db)?;
+    let mut run = resolve_database(&args.db)?;
     let settings = apply_settings(args);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let Some(url) = run.url.clone() else {
         if args.dry_run {
             // Without a database every migration counts as pending.
-            let plan = plan_for(&run, None, args.batch_size)?;
+            let (plan, _) = plan_for(&mut run, None, args.batch_size, &settings.history_schema)?;
             out.write_all(plan::render::text(&plan, false).as_bytes())?;
             return Ok(0);
         }
         return Err(apply::ApplyError::NoUrl.into());
     };
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(&run, Some(&mut client), args.batch_size)?;
+    let mut settings = ApplySettings {
+        monitor_url: Some(apply::monitor::MonitorUrl(url.clone())),
+        ..settings
+    };
+    let (plan, start_schema) = plan_for(
+        &mut run,
+        Some(&mut client),
+        args.batch_size,
+        &settings.history_schema,
+    )?;
+    settings.start_schema = start_schema;
     if args.dry_run {
         let pending = apply::pending(&plan, &mut client, &settings)?;
         writeln!(out, "{} pending migration(s):", pending.len())?;
@@ -835,14 +878,27 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
             attempt,
             error,
             sleep,
+            blocked_by,
             ..
-        } => writeln!(
-            out,
-            "   step {step}: try {attempt} failed: {error}; retrying in {}ms",
-            sleep.as_millis()
-        ),
+        } => {
+            let by = if blocked_by.is_empty() {
+                String::new()
+            } else {
+                format!(" (blocked by {})", apply::blockers_line(blocked_by))
+            };
+            writeln!(
+                out,
+                "   step {step}: try {attempt} failed: {error}{by}; retrying in {}ms",
+                sleep.as_millis()
+            )
+        }
         Event::BatchDone { .. } | Event::BackfillStarted { .. } => Ok(()),
-        Event::BackfillProgress { .. } | Event::Throttled { .. } => crate::progress::write_line(out, event),
+        Event::BackfillProgress { .. }
+        | Event::Throttled { .. }
+        | Event::WaitingForLock { .. }
+        | Event::BlockerCancelled { .. }
+        | Event::IndexProgress { .. }
+        | Event::ScanProgress { .. } => crate::progress::write_line(out, event),
         Event::StepDone {
             step,
             of,
@@ -892,10 +948,10 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
 }
 
 fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
-    let run = resolve_database(args)?;
+    let mut run = resolve_database(args)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    let (plan, _) = plan_for(&mut run, Some(&mut client), 1000, &args.history_schema)?;
     let settings = ApplySettings {
         history_schema: args.history_schema.clone(),
         ..ApplySettings::default()
@@ -937,10 +993,11 @@ fn baseline_command(mut args: BaselineArgs) -> Result<u8, Error> {
         (None, _) => return Err(Error::NoBaselineVersion),
     };
     let version = parse_version(&version).map_err(Error::BaselineVersion)?;
-    let run = resolve_database(&args.db)?;
+    let mut run = resolve_database(&args.db)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
     let mut client = apply::connect(&url)?;
-    let plan = plan_for(&run, Some(&mut client), 1000)?;
+    // Marking needs the files, not a plan against the catalog.
+    let (plan, _) = plan_for(&mut run, None, 1000, &args.db.history_schema)?;
     let settings = ApplySettings {
         history_schema: args.db.history_schema.clone(),
         ..ApplySettings::default()
@@ -1051,6 +1108,8 @@ fn trace_command(args: TraceArgs) -> Result<u8, Error> {
         pg_version: args.pg_version,
         config: args.config,
         assume_in_transaction: false,
+        database_url: None,
+        schema: None,
     };
     let run = resolve(history, Format::Text, FailOn::Never)?;
     let discovery = source::discover(&run.paths, &run.exclude)?;

@@ -51,8 +51,15 @@ pub struct Config {
     /// Migration paths used when the command line names none.
     #[serde(default)]
     pub paths: Vec<PathBuf>,
-    /// Database URL for `apply`.
+    /// Database URL: `apply` runs against it; `lint` and `plan` read its
+    /// catalog as the schema the migrations start from.
     pub database_url: Option<String>,
+    /// A `pg_dump --schema-only` file: the schema `lint` and `plan` start
+    /// from when no database is given (relative to the config file).
+    pub schema: Option<PathBuf>,
+    /// Lock findings on tables smaller than this (rows and bytes, from the
+    /// catalog) are info.
+    pub small_table: Option<crate::lint::SmallTable>,
 }
 
 /// A config that cannot be used.

@@ -13,6 +13,7 @@
 pub mod apply;
 pub mod cli;
 pub mod config;
+pub mod db;
 pub mod lint;
 pub mod parse;
 pub mod pg;

@@ -11,6 +11,9 @@
 //!   size; throttling shows as the bar's message and as a line.
 //! * Otherwise (a pipe, a CI log): one line per [`Event::BackfillProgress`],
 //!   i.e. every 2 seconds, and one per [`Event::Throttled`].
+//! * Either way, a line per [`Event::WaitingForLock`],
+//!   [`Event::BlockerCancelled`], [`Event::IndexProgress`] and
+//!   [`Event::ScanProgress`] (every 2 seconds while a step waits or runs long).
 
 use crate::apply::Event;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -126,6 +129,79 @@ pub fn write_line(out: &mut impl Write, event: &Event) -> std::io::Result<()> {
             )
         }
         Event::Throttled { step, reason, .. } => writeln!(out, "   step {step}: throttled: {reason}"),
+        Event::WaitingForLock {
+            step,
+            table,
+            lock,
+            blockers,
+            waited,
+            max_wait,
+            ..
+        } => writeln!(
+            out,
+            "   step {step}: not queueing for {lock} on {table} behind {} (waited {:.1}s of {:.0}s)",
+            crate::apply::blockers_line(blockers),
+            waited.as_secs_f64(),
+            max_wait.as_secs_f64()
+        ),
+        Event::BlockerCancelled {
+            step,
+            blocker,
+            signalled,
+            ..
+        } => {
+            let what = if *signalled {
+                "cancelled the query of"
+            } else {
+                "could not cancel"
+            };
+            writeln!(out, "   step {step}: {what} {blocker}")
+        }
+        Event::IndexProgress {
+            step,
+            table,
+            phase,
+            blocks_done,
+            blocks_total,
+            tuples_done,
+            tuples_total,
+            elapsed,
+            phase_eta_secs,
+            ..
+        } => {
+            let mut figures = Vec::new();
+            if *blocks_total > 0 {
+                figures.push(format!("blocks {blocks_done} of {blocks_total}"));
+            }
+            if *tuples_total > 0 {
+                figures.push(format!("tuples {tuples_done} of {tuples_total}"));
+            }
+            if let Some(eta) = phase_eta_secs {
+                figures.push(format!("phase ETA {eta}s"));
+            }
+            figures.push(format!("{}s so far", elapsed.as_secs()));
+            writeln!(
+                out,
+                "   step {step}: index on {table}: {phase}, {}",
+                figures.join(", ")
+            )
+        }
+        Event::ScanProgress {
+            step,
+            table,
+            elapsed,
+            table_bytes,
+            ..
+        } => {
+            let size = table_bytes
+                .map(|b| format!(" of {:.1} MB", b as f64 / (1024.0 * 1024.0)))
+                .unwrap_or_default();
+            writeln!(
+                out,
+                "   step {step}: scanning {table}{size}, {}s so far",
+                elapsed.as_secs()
+            )
+        }
         _ => Ok(()),
     }
 }
@@ -154,6 +230,53 @@ mod tests {
         assert_eq!(
             line(&event),
             "   step 1: backfill 12000 of ~200000 rows, 5400 rows/s, batch 4000, ETA 35s\n"
+        );
+    }
+
+    #[test]
+    fn prints_an_index_build_with_its_figures() {
+        let event = Event::IndexProgress {
+            version: "2".into(),
+            step: 2,
+            table: "orders".into(),
+            phase: "building index: scanning table".into(),
+            blocks_done: 4000,
+            blocks_total: 10_000,
+            tuples_done: 0,
+            tuples_total: 0,
+            elapsed: std::time::Duration::from_secs(12),
+            phase_eta_secs: Some(18),
+        };
+        assert_eq!(
+            line(&event),
+            "   step 2: index on orders: building index: scanning table, blocks 4000 of 10000, \
+             phase ETA 18s, 12s so far\n"
+        );
+    }
+
+    #[test]
+    fn prints_who_a_step_waits_for() {
+        let event = Event::WaitingForLock {
+            version: "2".into(),
+            step: 1,
+            table: "t".into(),
+            lock: crate::pg::LockMode::AccessExclusive,
+            blockers: vec![crate::apply::Blocker {
+                pid: 42,
+                application: "report".into(),
+                state: "active".into(),
+                for_: std::time::Duration::from_millis(20_500),
+                mode: "AccessShareLock".into(),
+                granted: true,
+                query: "SELECT sum(n) FROM t".into(),
+            }],
+            waited: std::time::Duration::from_secs(4),
+            max_wait: std::time::Duration::from_secs(180),
+        };
+        assert_eq!(
+            line(&event),
+            "   step 1: not queueing for ACCESS EXCLUSIVE on t behind pid 42 (report, active, \
+             transaction open 20.5s, holds AccessShareLock): SELECT sum(n) FROM t (waited 4.0s of 180s)\n"
         );
     }
 

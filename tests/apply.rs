@@ -9,7 +9,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::migrate::{
-    assert_exit, assert_stderr_has, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text,
+    assert_exit, assert_stderr_has, assert_stdout_has, existing, migrate, migrate_cmd, migrations, scalar,
+    text,
 };
 use support::{fresh_database, TestDb};
 
@@ -33,10 +34,12 @@ fn applies_a_history_then_a_rerun_is_a_no_op() {
     assert_exit(&status, 0);
     assert_stdout_has(&status, "pending");
 
+    // V1's table holds data when V2 is deployed.
+    existing(dir.path(), &db, "1");
     let out = migrate(dir.path(), &db.url, &["apply", "--batch-size", "64"]);
     assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("applied 2 migration(s)"), "{}", text(&out));
+    assert!(stdout.contains("applied 1 migration(s)"), "{}", text(&out));
     assert!(stdout.contains("backfill"), "{}", text(&out));
     assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE c = 'x'"), "500");
     assert_eq!(
@@ -130,22 +133,29 @@ fn refused_statements_stop_the_run_before_anything_changes() {
     let db = fresh_database();
     let dir = migrations(&[
         ("V1__create.sql", "CREATE TABLE t (id bigint PRIMARY KEY);"),
+        ("V2__note.sql", "ALTER TABLE t ADD COLUMN note text;"),
         (
-            "V2__refused.sql",
+            "V3__refused.sql",
             "ALTER TABLE t ADD COLUMN active boolean NOT NULL;",
         ),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 3);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("V2__refused.sql") && stderr.contains("add-column-not-null-without-default"),
+        stderr.contains("V3__refused.sql") && stderr.contains("add-column-not-null-without-default"),
         "{}",
         text(&out)
     );
-    assert_eq!(scalar(&db, "SELECT (to_regclass('t') IS NULL)::text"), "true");
-    let out = migrate(dir.path(), &db.url, &["apply", "--target", "1"]);
-    assert_exit(&out, 0);
+    // V2 did not run either.
+    assert_eq!(
+        scalar(
+            &db,
+            "SELECT count(*) FROM pg_attribute WHERE attrelid = 't'::regclass AND attname = 'note'"
+        ),
+        "0"
+    );
     let status = migrate(dir.path(), &db.url, &["status"]);
     let stdout = String::from_utf8_lossy(&status.stdout);
     assert!(
@@ -157,7 +167,7 @@ fn refused_statements_stop_the_run_before_anything_changes() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("2 ") && l.ends_with("pending")),
+            .any(|l| l.starts_with("3 ") && l.ends_with("pending")),
         "{stdout}"
     );
 }
@@ -174,6 +184,7 @@ fn a_failed_migration_resumes_after_the_fix_without_repeating_done_steps() {
              ALTER TABLE no_such_table ADD COLUMN d integer;\n",
         ),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 1);
     assert_stderr_has(&out, "no_such_table");
@@ -228,7 +239,7 @@ fn hold_access_share(db: &TestDb) -> (postgres::Client, i32) {
 }
 
 #[test]
-fn a_blocked_step_retries_until_the_lock_is_released() {
+fn a_blocked_step_waits_until_the_lock_is_released() {
     let db = fresh_database();
     let dir = migrations(&[("V1__create.sql", V1)]);
     assert_exit(&migrate(dir.path(), &db.url, &["apply"]), 0);
@@ -252,8 +263,9 @@ fn a_blocked_step_retries_until_the_lock_is_released() {
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // It waited without queueing (tests/apply_stall.rs checks pg_locks).
     assert!(
-        stdout.contains("55P03") && stdout.contains("retrying"),
+        stdout.contains("not queueing for ACCESS EXCLUSIVE on t behind pid"),
         "{}",
         text(&out)
     );
@@ -267,7 +279,7 @@ fn a_blocked_step_retries_until_the_lock_is_released() {
 }
 
 #[test]
-fn a_blocked_step_gives_up_after_max_attempts_naming_the_blocker() {
+fn a_blocked_step_gives_up_after_max_wait_naming_the_blocker() {
     let db = fresh_database();
     let dir = migrations(&[("V1__create.sql", V1)]);
     assert_exit(&migrate(dir.path(), &db.url, &["apply"]), 0);
@@ -280,11 +292,11 @@ fn a_blocked_step_gives_up_after_max_attempts_naming_the_blocker() {
     let out = migrate(
         dir.path(),
         &db.url,
-        &["apply", "--lock-timeout", "50ms", "--max-attempts", "3"],
+        &["apply", "--lock-timeout", "50ms", "--max-wait", "1s"],
     );
     assert_exit(&out, 1);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("after 3 tries"), "{}", text(&out));
+    assert!(stderr.contains("(--max-wait)"), "{}", text(&out));
     assert!(stderr.contains(&format!("pid {pid}")), "{}", text(&out));
     assert!(
         stderr.contains("LOCK TABLE t IN ACCESS SHARE MODE"),
@@ -457,6 +469,7 @@ fn a_backfill_killed_midway_resumes_and_changes_every_row_once() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let mut child = migrate_cmd(
         dir.path(),
         &db.url,
@@ -524,6 +537,7 @@ fn a_backfill_needs_a_key() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(dir.path(), &db.url, &["apply"]);
     assert_exit(&out, 1);
     assert_stderr_has(&out, "has no primary key");
@@ -540,12 +554,14 @@ fn backfills_cut_composite_keys_of_any_type() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(
         dir.path(),
         &db.url,
         &["apply", "--batch-size", "17", "--batch-pause", "0"],
     );
     assert_exit(&out, 0);
+    assert_stdout_has(&out, "backfill");
     assert_eq!(scalar(&db, "SELECT count(*) FROM t WHERE n <> 1"), "0");
 }
 
@@ -555,12 +571,15 @@ fn dry_run_prints_the_pending_plan_and_changes_nothing() {
     let dir = migrations(&[
         ("V1__create.sql", V1),
         ("V2__idx.sql", "CREATE INDEX t_n_idx ON t (n);\n"),
+        ("V3__idx.sql", "CREATE INDEX t_email_idx ON t (email);\n"),
     ]);
+    // On an empty database the whole history is one deploy: the new
+    // table's index is built plainly.
     let out = migrate(dir.path(), &db.url, &["apply", "--dry-run"]);
     assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("2 pending migration(s)"), "{}", text(&out));
-    assert!(stdout.contains("CREATE INDEX CONCURRENTLY"), "{}", text(&out));
+    assert!(stdout.contains("3 pending migration(s)"), "{}", text(&out));
+    assert!(!stdout.contains("CONCURRENTLY"), "{}", text(&out));
     assert_eq!(
         scalar(
             &db,
@@ -568,6 +587,18 @@ fn dry_run_prints_the_pending_plan_and_changes_nothing() {
         ),
         "true"
     );
+    // Once the table holds data, the next deploy builds concurrently.
+    existing(dir.path(), &db, "2");
+    let out = migrate(dir.path(), &db.url, &["apply", "--dry-run"]);
+    assert_exit(&out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("1 pending migration(s)"), "{}", text(&out));
+    assert!(
+        stdout.contains("CREATE INDEX CONCURRENTLY IF NOT EXISTS t_email_idx"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(scalar(&db, "SELECT to_regclass('t_email_idx') IS NULL"), "true");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{assert_exit, existing, migrate, migrate_cmd, migrations, scalar, text};
 use support::{fresh_database, TestDb};
 
 fn count(db: &TestDb, sql: &str) -> i64 {
@@ -93,6 +93,7 @@ fn batches_grow_toward_the_target_and_progress_is_reported_as_json() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(
         dir.path(),
         &db.url,
@@ -148,6 +149,7 @@ fn a_backfill_killed_at_random_points_changes_every_row_exactly_once() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     assert_exit(&migrate(dir.path(), &db.url, &["apply", "--target", "1"]), 0);
     let mut random = Xorshift::from_clock();
     let mut killed_midway = 0;
@@ -210,6 +212,7 @@ fn a_backfill_waits_while_a_vacuum_works_on_the_table() {
         ),
         ("V2__bump.sql", "UPDATE big SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     assert_exit(&migrate(dir.path(), &db.url, &["apply", "--target", "1"]), 0);
 
     // A slow VACUUM of the table on another connection (a few pages a second).
@@ -288,6 +291,7 @@ fn a_unique_not_null_key_cuts_batches_when_there_is_no_primary_key() {
         ),
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let out = migrate(
         dir.path(),
         &db.url,

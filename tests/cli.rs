@@ -50,7 +50,7 @@ fn json_output_has_the_documented_shape() {
         "help",
         "lock",
         "blocks",
-        "rewrite",
+        "plannable",
     ] {
         assert!(findings[0].get(key).is_some(), "missing {key}");
     }

@@ -27,7 +27,7 @@
 
 use super::batch_size::Sizing;
 use super::history::StepState;
-use super::run::{set_local_timeouts, with_retries, StepContext, StepReport, TryError};
+use super::run::{with_retries, StepContext, StepReport, TryError};
 use super::throttle::{self, LagLimits};
 use super::{ApplyError, Event, StepOutcome};
 use crate::pg::Ident;
@@ -273,7 +273,6 @@ pub fn run(
 ) -> Result<StepReport, ApplyError> {
     let keys = key_columns(client, cx, b)?;
     let sql = batch_sql(b, &keys);
-    let timeouts = set_local_timeouts(cx.step, cx.settings);
     let mut sizing = Sizing {
         target: cx.settings.batch_target,
         min: Sizing::MIN,
@@ -306,10 +305,10 @@ pub fn run(
         wait_while_throttled(client, cx, b, events)?;
         let limit = i64::from(size);
         let mut took = Duration::ZERO;
-        let (result, attempts) = with_retries(client, cx, events, |client| {
+        let (result, attempts) = with_retries(client, cx, events, |client, timeouts| {
             let t = Instant::now();
             let mut tx = client.transaction()?;
-            tx.batch_execute(&timeouts)?;
+            tx.batch_execute(timeouts)?;
             let mut after: Vec<&(dyn ToSql + Sync)> = cursor
                 .iter()
                 .flatten()

@@ -155,11 +155,11 @@ pub struct MigrationStatus {
     pub state: MigrationState,
 }
 
-fn q(schema: &str) -> String {
+pub(crate) fn q(schema: &str) -> String {
     Ident::new(schema).to_string()
 }
 
-fn err(schema: &str, e: postgres::Error) -> ApplyError {
+pub(crate) fn err(schema: &str, e: postgres::Error) -> ApplyError {
     ApplyError::History {
         schema: schema.to_string(),
         message: super::run::error_text(&e),

@@ -20,8 +20,11 @@ pub mod adopt;
 pub mod backfill;
 pub mod baseline;
 pub mod batch_size;
+pub mod context;
 pub mod history;
 pub mod lock;
+pub mod monitor;
+pub mod queue;
 pub mod retry;
 pub mod run;
 pub mod throttle;
@@ -39,11 +42,31 @@ pub use history::{MigrationState, MigrationStatus};
 /// How `apply` runs steps. Durations are wall-clock.
 #[derive(Debug, Clone)]
 pub struct ApplySettings {
-    /// `SET LOCAL lock_timeout` of every transactional step and batch.
+    /// The ceiling of a try's `lock_timeout`: tries start at
+    /// `try_lock_timeout` and never go above this (see [`queue`]).
     pub lock_timeout: Duration,
+    /// The `lock_timeout` of a step's first tries, short enough that a try
+    /// that does queue costs traffic less than 0.1 s (issue #19); it doubles
+    /// after every [`queue::ESCALATE_AFTER`] timed-out tries of a step, up to
+    /// `lock_timeout`. Never zero.
+    pub try_lock_timeout: Duration,
+    /// The longest a step waits for its lock in all (polling for old
+    /// blockers, tries, backoff) before apply stops naming the blockers.
+    pub max_wait: Duration,
+    /// How often the wait for old blockers looks at `pg_locks` again.
+    pub wait_poll: Duration,
+    /// Cancel (`pg_cancel_backend`) running queries that hold or wait for a
+    /// lock conflicting with the step's, once their transaction is older
+    /// than this. `None` (the default): never cancel anything.
+    pub cancel_blockers_after: Option<Duration>,
+    /// Where a second connection goes (the URL of the main one), for watching
+    /// a try from outside (`pg_blocking_pids`) and a concurrent build's
+    /// progress. `None`: no second connection, no such reports.
+    pub monitor_url: Option<monitor::MonitorUrl>,
     /// `SET LOCAL statement_timeout` of steps whose `statement_timeout` is true.
     pub statement_timeout: Duration,
-    /// Tries per step (and per backfill batch) on lock timeouts and deadlocks.
+    /// Tries per step (and per backfill batch) on lock timeouts and deadlocks
+    /// (`max_wait` usually ends the wait first).
     pub max_attempts: u32,
     /// The first retry waits up to this long (full jitter), doubling per try.
     pub retry_base: Duration,
@@ -73,16 +96,25 @@ pub struct ApplySettings {
     pub target: Option<MigrationVersion>,
     /// Take over this tool's history first (`--adopt sqlx`).
     pub adopt: Option<Adopt>,
+    /// The schema the plan was made from, as DDL: recorded with each
+    /// migration this run starts, so a resumed run plans from it again
+    /// (see [`context`]).
+    pub start_schema: Option<String>,
 }
 
 impl Default for ApplySettings {
     fn default() -> Self {
         ApplySettings {
             lock_timeout: Duration::from_millis(500),
+            try_lock_timeout: Duration::from_millis(50),
+            max_wait: Duration::from_secs(180),
+            wait_poll: Duration::from_millis(100),
+            cancel_blockers_after: None,
+            monitor_url: None,
             statement_timeout: Duration::from_secs(5),
-            max_attempts: 10,
-            retry_base: Duration::from_secs(1),
-            retry_cap: Duration::from_secs(60),
+            max_attempts: 100,
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_secs(5),
             lock_wait: Duration::from_secs(60),
             lock_poll: Duration::from_secs(1),
             batch_pause: Duration::from_millis(10),
@@ -94,34 +126,49 @@ impl Default for ApplySettings {
             history_schema: history::DEFAULT_SCHEMA.to_string(),
             target: None,
             adopt: None,
+            start_schema: None,
         }
     }
 }
 
-/// A session that held a lock the runner waited for, from `pg_stat_activity`.
+/// A session that holds (or waits for) a lock the runner needs, from
+/// `pg_locks` joined with `pg_stat_activity`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Blocker {
     pub pid: i32,
+    /// `pg_stat_activity.application_name` (may be empty).
+    pub application: String,
     /// `pg_stat_activity.state`, e.g. `idle in transaction`.
     pub state: String,
-    /// How long its transaction has been open.
-    #[serde(serialize_with = "ser_ms")]
+    /// How long its transaction has been open (serialised as `for_ms`).
+    #[serde(rename = "for_ms", serialize_with = "ser_ms")]
     pub for_: Duration,
-    /// The lock it holds (`pg_locks.mode`).
+    /// The lock it holds or waits for (`pg_locks.mode`; empty when unknown).
     pub mode: String,
+    /// Whether it holds `mode` (`false`: it is queued for it, ahead of us).
+    pub granted: bool,
     /// Its current or last query, cut to 200 characters.
     pub query: String,
 }
 
 impl std::fmt::Display for Blocker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let app = if self.application.is_empty() {
+            String::new()
+        } else {
+            format!("{}, ", self.application)
+        };
+        let lock = match (self.mode.as_str(), self.granted) {
+            ("", _) => String::new(),
+            (mode, true) => format!(", holds {mode}"),
+            (mode, false) => format!(", waits for {mode}"),
+        };
         write!(
             f,
-            "pid {} ({}, transaction open {:.1}s, holds {}): {}",
+            "pid {} ({app}{}, transaction open {:.1}s{lock}): {}",
             self.pid,
             self.state,
             self.for_.as_secs_f64(),
-            self.mode,
             self.query
         )
     }
@@ -131,7 +178,8 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(d.as_millis() as u64)
 }
 
-fn blockers_line(blockers: &[Blocker]) -> String {
+/// Blockers as one line of a message.
+pub fn blockers_line(blockers: &[Blocker]) -> String {
     if blockers.is_empty() {
         "no blocker found in pg_locks (it may have finished)".to_string()
     } else {
@@ -160,6 +208,8 @@ pub enum ApplyError {
     Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
     NoUrl,
+    #[error(transparent)]
+    Catalog(#[from] crate::db::DbError),
     /// `evidence` says what gave the proxy away (see `lock::check_session`).
     #[error("the connection goes through a transaction-pooling proxy: {evidence}")]
     PoolingProxy { evidence: String },
@@ -235,6 +285,22 @@ pub enum ApplyError {
         attempts: u32,
         blockers: Vec<Blocker>,
     },
+    /// `--max-wait` ran out while sessions held (or queued for) locks
+    /// conflicting with the step's; nothing of the step was done.
+    #[error(
+        "{migration} step {step}: waited {waited:?} (--max-wait) for {} on {}; blocked by {}",
+        lock.map(|l| l.to_string()).unwrap_or_else(|| "its lock".into()),
+        table.as_deref().unwrap_or("its tables"),
+        blockers_line(blockers)
+    )]
+    WaitedTooLong {
+        migration: String,
+        step: usize,
+        table: Option<String>,
+        lock: Option<LockMode>,
+        waited: Duration,
+        blockers: Vec<Blocker>,
+    },
     #[error("{migration} step {step} ({kind}) failed: {message}")]
     Step {
         migration: String,
@@ -277,6 +343,7 @@ impl ApplyError {
             }
             Self::Connect { .. } => "check the host, port, user and password, and that the server is up",
             Self::NoUrl => "pass --database-url postgres://… (the password is never printed)",
+            Self::Catalog(e) => e.help(),
             Self::PoolingProxy { .. } => {
                 "connect directly or through a session-pooled port: the run lock and SET need one session"
             }
@@ -316,6 +383,10 @@ impl ApplyError {
             Self::LockNotAcquired { .. } => {
                 "a long transaction holds the table: end it (see pg_stat_activity), then rerun to resume"
             }
+            Self::WaitedTooLong { .. } => {
+                "end the blocking transactions (or raise --max-wait, or pass --cancel-blockers-after), \
+                 then rerun: the run resumes at this step"
+            }
             Self::Step { .. } => "fix the migration or the data, then rerun: done steps are not repeated",
             Self::ConnectionLost { .. } => {
                 "the server restarted or ended the session: rerun once it is back; the run resumes at this \
@@ -343,6 +414,7 @@ impl ApplyError {
             | Self::Tls { .. }
             | Self::Connect { .. }
             | Self::NoUrl
+            | Self::Catalog(_)
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
             | Self::History { .. }
@@ -357,6 +429,7 @@ impl ApplyError {
             | Self::AdoptFailed { .. }
             | Self::BaselineInProgress { .. } => 3,
             Self::LockNotAcquired { .. }
+            | Self::WaitedTooLong { .. }
             | Self::Step { .. }
             | Self::ConnectionLost { .. }
             | Self::CheckFailed { .. }
@@ -392,6 +465,8 @@ pub enum Event {
         resuming: bool,
     },
     /// A lock timeout or deadlock; the step is tried again after `sleep_ms`.
+    /// `blocked_by`: the sessions `pg_blocking_pids()` named while the try
+    /// waited (seen from the second connection; empty without one).
     StepRetry {
         version: String,
         step: usize,
@@ -399,6 +474,62 @@ pub enum Event {
         error: String,
         #[serde(serialize_with = "ser_ms")]
         sleep: Duration,
+        #[serde(serialize_with = "ser_ms")]
+        lock_timeout: Duration,
+        blocked_by: Vec<Blocker>,
+    },
+    /// A step does not try for its lock while these sessions, open longer
+    /// than a try's `lock_timeout`, hold or queue for a conflicting lock on
+    /// `table`: a try would queue traffic behind it and lose. Reported when
+    /// the wait starts and every `progress_every` while it lasts.
+    WaitingForLock {
+        version: String,
+        step: usize,
+        table: String,
+        lock: LockMode,
+        blockers: Vec<Blocker>,
+        #[serde(serialize_with = "ser_ms")]
+        waited: Duration,
+        #[serde(serialize_with = "ser_ms")]
+        max_wait: Duration,
+    },
+    /// `--cancel-blockers-after`: `pg_cancel_backend` was sent to `blocker`.
+    BlockerCancelled {
+        version: String,
+        step: usize,
+        table: String,
+        blocker: Blocker,
+        /// What `pg_cancel_backend` returned.
+        signalled: bool,
+    },
+    /// A concurrent index build's progress, from
+    /// `pg_stat_progress_create_index` (PostgreSQL 12+) read by the second
+    /// connection every `progress_every`.
+    IndexProgress {
+        version: String,
+        step: usize,
+        table: String,
+        phase: String,
+        blocks_done: u64,
+        blocks_total: u64,
+        tuples_done: u64,
+        tuples_total: u64,
+        #[serde(serialize_with = "ser_ms")]
+        elapsed: Duration,
+        /// Seconds left in this phase at its rate so far, when it can be told.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        phase_eta_secs: Option<u64>,
+    },
+    /// A long scan (`VALIDATE`) is still running: time so far and the
+    /// table's size (`pg_table_size`), every `progress_every`.
+    ScanProgress {
+        version: String,
+        step: usize,
+        table: String,
+        #[serde(serialize_with = "ser_ms")]
+        elapsed: Duration,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        table_bytes: Option<u64>,
     },
     /// A backfill starts (or resumes) on `table`, whose `pg_class.reltuples`
     /// estimate is `estimated_rows`; `rows_before` were done by earlier runs.
@@ -695,11 +826,7 @@ pub fn primary_key(client: &mut postgres::Client, table: &crate::pg::QualifiedNa
 }
 
 pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
-    let row = client
-        .query_one("SELECT current_setting('server_version_num')::int", &[])
-        .ok()?;
-    let num: i32 = row.get(0);
-    PgVersion::new((num / 10000) as u32)
+    crate::db::server_version(client).ok()
 }
 
 /// The migrations of `plan` that `settings.target` includes, in plan order.
@@ -849,8 +976,9 @@ fn apply_locked(
         return Ok(Summary::default());
     }
     let mut summary = Summary::default();
+    let session = monitor::Session::new(client, settings.monitor_url.clone());
     for m in todo {
-        apply_migration(m, &history, client, settings, events, &mut summary)?;
+        apply_migration(m, &history, client, &session, settings, events, &mut summary)?;
         summary.applied += 1;
     }
     Ok(summary)
@@ -877,6 +1005,7 @@ fn apply_migration(
     m: &MigrationPlan,
     history: &history::History,
     client: &mut postgres::Client,
+    session: &monitor::Session,
     settings: &ApplySettings,
     events: &mut dyn FnMut(&Event),
     summary: &mut Summary,
@@ -918,6 +1047,9 @@ fn apply_migration(
     let earlier = history.migration(&id);
     let edited = earlier.is_some_and(|r| r.checksum != checksum(&m.text));
     history::begin_migration(client, schema, &id, m, &checksum(&m.text))?;
+    if let Some(start) = &settings.start_schema {
+        context::record_start(client, schema, &id, start)?;
+    }
     history::forget_steps_from(client, schema, &id, kept, resume_cursor.is_some())?;
     events(&Event::MigrationStarted {
         version: id.clone(),
@@ -945,6 +1077,7 @@ fn apply_migration(
             step,
             sql_checksum: step_checksum(step),
             settings,
+            session,
         };
         let t = Instant::now();
         match run::run_step(client, &cx, cursor, events) {

@@ -1,6 +1,8 @@
 //! Retrying a step that hit a lock timeout or a deadlock: full-jitter
 //! exponential backoff ("Exponential Backoff And Jitter", AWS architecture
-//! blog), as pgroll does with a 1 s base and a 1 min cap (catalog §3.2).
+//! blog), as pgroll does (catalog §3.2), with a 100 ms base and a 5 s cap by
+//! default: a try is made only when no old transaction is in the way (see
+//! [`super::queue`]), so what made it fail is short-lived traffic.
 //!
 //! Try `n` (1-based) that failed sleeps a uniformly random time in
 //! `[0, min(cap, base · 2^(n-1))]`, so runners that collided spread out.

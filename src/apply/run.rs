@@ -2,25 +2,32 @@
 //!
 //! * Guard true → the step is recorded as skipped; `only_if` false → the same.
 //! * [`TxMode::InTransaction`]: `BEGIN; SET LOCAL lock_timeout; SET LOCAL
-//!   statement_timeout (or 0); <sql>; <record done>; COMMIT` — the effect and
-//!   its record commit together. A lock timeout (55P03) or deadlock (40P01)
-//!   rolls back and retries with backoff (see [`super::retry`]); after the
-//!   last try the sessions holding conflicting locks on the step's table are
-//!   named. There is never a try without a lock timeout.
+//!   statement_timeout (or 0); [SET LOCAL transaction_timeout, PG 17+];
+//!   <sql>; <record done>; COMMIT` — the effect and its record commit
+//!   together. A step whose plan says `lock_timeout` tries only when no old
+//!   transaction is in the way, with a short lock timeout (see
+//!   [`super::queue`]). A lock timeout (55P03) or deadlock (40P01) rolls back
+//!   and retries with backoff (see [`super::retry`]) within `max_attempts`
+//!   and `max_wait`; then the blockers are named (`pg_blocking_pids` of the
+//!   last waiting try, seen from the second connection, else `pg_locks`).
+//!   There is never a try without a lock or statement timeout.
 //! * [`TxMode::Outside`] (`CONCURRENTLY`): autocommit, `statement_timeout` 0
 //!   for the session while it runs, no `lock_timeout` (a timeout would cancel
 //!   the build and leave an INVALID index). A failed try drops the INVALID
 //!   index it left on the step's table before trying again or giving up.
+//!   While it builds, the second connection reports its progress (see
+//!   [`super::monitor`]); a `VALIDATE` reports its elapsed time.
 //! * [`StepKind::Check`]: the query must return true, else the migration fails.
 //! * [`StepKind::Backfill`]: see [`super::backfill`].
 
 use super::history::{self, StepState};
+use super::monitor::{self, Session};
+use super::queue;
 use super::retry::{self, Backoff};
 use super::{ApplyError, ApplySettings, Blocker, Event, StepOutcome};
-use crate::pg::LockMode;
 use crate::plan::{Step, StepKind, TxMode};
 use postgres::GenericClient;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What a step runs with.
 pub struct StepContext<'a> {
@@ -34,6 +41,8 @@ pub struct StepContext<'a> {
     /// Recorded with the step (see `apply::step_checksum`).
     pub sql_checksum: String,
     pub settings: &'a ApplySettings,
+    /// The main session's pid, the server version and the second connection.
+    pub session: &'a Session,
 }
 
 impl StepContext<'_> {
@@ -168,54 +177,268 @@ pub fn error_text(e: &postgres::Error) -> String {
     }
 }
 
-/// `SET LOCAL` of both timeouts, for a step's (or a batch's) transaction.
-pub(crate) fn set_local_timeouts(step: &Step, settings: &ApplySettings) -> String {
+/// The `SET LOCAL`s of one try of a step's (or a batch's) transaction.
+///
+/// * `lock_timeout`: `try_timeout` for a step whose plan says `lock_timeout`
+///   (the try's, see [`queue::TryTimeout`]). A step that says no (a check:
+///   it reads the catalog and takes no lock traffic waits for) is bounded by
+///   its `statement_timeout` instead; one with neither gets the
+///   `--lock-timeout` ceiling, so no try is ever unbounded.
+/// * `statement_timeout`: `--statement-timeout`, or 0 for scans.
+/// * `transaction_timeout` (PostgreSQL 17+): twice `--statement-timeout`
+///   plus the ceiling, a second net for steps of several statements; 0 for
+///   scans, like `statement_timeout`.
+pub(crate) fn set_local_timeouts(cx: &StepContext, try_timeout: Duration) -> String {
+    let (step, settings) = (cx.step, cx.settings);
+    let mut sql = String::new();
+    let lock_timeout = if step.lock_timeout {
+        Some(try_timeout)
+    } else if step.statement_timeout {
+        None
+    } else {
+        Some(settings.lock_timeout)
+    };
+    if let Some(t) = lock_timeout {
+        sql.push_str(&format!(
+            "SET LOCAL lock_timeout = '{}ms'; ",
+            t.as_millis().max(1)
+        ));
+    }
     let statement = if step.statement_timeout {
         format!("'{}ms'", settings.statement_timeout.as_millis())
     } else {
         "0".to_string()
     };
-    // Every transactional try has a lock timeout, whatever the step says:
-    // an unbounded wait queues all traffic behind it (docs/apply.md).
-    format!(
-        "SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = {statement}",
-        settings.lock_timeout.as_millis().max(1)
-    )
+    sql.push_str(&format!("SET LOCAL statement_timeout = {statement}"));
+    if cx.session.server_at_least(17) {
+        let transaction = if step.statement_timeout {
+            let t = settings.statement_timeout.saturating_mul(2) + settings.lock_timeout;
+            format!("'{}ms'", t.as_millis())
+        } else {
+            "0".to_string()
+        };
+        sql.push_str(&format!("; SET LOCAL transaction_timeout = {transaction}"));
+    }
+    sql
+}
+
+/// What the second connection looks at while a try runs, and when.
+struct Watch<'a> {
+    cx: &'a StepContext<'a>,
+    /// When to read `pg_blocking_pids` of the waiting try (until it names someone).
+    blocking_at: Option<Duration>,
+    /// The try's lock_timeout.
+    try_timeout: Duration,
+    blocked_by: Vec<Blocker>,
+    /// The next progress report, for scans and concurrent builds.
+    progress_at: Option<Duration>,
+    table_bytes: Option<u64>,
+    index: IndexEta,
+}
+
+impl Watch<'_> {
+    fn first(&self) -> Option<Duration> {
+        [self.blocking_at, self.progress_at].into_iter().flatten().min()
+    }
+
+    fn poll(&mut self, elapsed: Duration, events: &mut dyn FnMut(&Event)) -> Option<Duration> {
+        let cx = self.cx;
+        if self.blocking_at.is_some_and(|at| elapsed >= at) {
+            self.blocked_by = queue::blocking_from_monitor(cx.session);
+            // Not queued yet (a slow start): look again while the try may still wait.
+            let again = elapsed + Duration::from_millis(10);
+            self.blocking_at = (self.blocked_by.is_empty() && again < self.try_timeout).then_some(again);
+        }
+        if let Some(at) = self.progress_at.filter(|at| elapsed >= *at) {
+            self.progress_at = Some(at + cx.settings.progress_every.max(Duration::from_millis(100)));
+            let table = cx.table().unwrap_or_default();
+            if cx.step.tx == TxMode::Outside {
+                let row = monitor::with_monitor(cx.session, |m| {
+                    m.query_opt(
+                        "SELECT phase, blocks_done, blocks_total, tuples_done, tuples_total
+                         FROM pg_catalog.pg_stat_progress_create_index WHERE pid = $1",
+                        &[&cx.session.backend_pid],
+                    )
+                    .ok()
+                    .flatten()
+                });
+                if let Some(r) = row {
+                    let count = |i: usize| r.get::<_, Option<i64>>(i).unwrap_or(0).max(0) as u64;
+                    let phase: String = r.get(0);
+                    let (blocks_done, blocks_total) = (count(1), count(2));
+                    let (tuples_done, tuples_total) = (count(3), count(4));
+                    let (done, total) = if blocks_total > 0 {
+                        (blocks_done, blocks_total)
+                    } else {
+                        (tuples_done, tuples_total)
+                    };
+                    events(&Event::IndexProgress {
+                        version: cx.migration.to_string(),
+                        step: cx.index + 1,
+                        table,
+                        phase_eta_secs: self.index.eta(&phase, done, total, elapsed),
+                        phase,
+                        blocks_done,
+                        blocks_total,
+                        tuples_done,
+                        tuples_total,
+                        elapsed,
+                    });
+                }
+            } else {
+                events(&Event::ScanProgress {
+                    version: cx.migration.to_string(),
+                    step: cx.index + 1,
+                    table,
+                    elapsed,
+                    table_bytes: self.table_bytes,
+                });
+            }
+        }
+        let next = [self.blocking_at, self.progress_at].into_iter().flatten().min()?;
+        Some(next.saturating_sub(elapsed).max(Duration::from_millis(1)))
+    }
+}
+
+/// The time left in a concurrent build's current phase, at the rate since
+/// the phase was first seen.
+#[derive(Default)]
+struct IndexEta {
+    phase: String,
+    since: Duration,
+    done_then: u64,
+}
+
+impl IndexEta {
+    fn eta(&mut self, phase: &str, done: u64, total: u64, now: Duration) -> Option<u64> {
+        if phase != self.phase {
+            *self = IndexEta {
+                phase: phase.to_string(),
+                since: now,
+                done_then: done,
+            };
+            return None;
+        }
+        eta_secs(
+            done - self.done_then.min(done),
+            total.saturating_sub(done),
+            now.saturating_sub(self.since),
+        )
+    }
+}
+
+/// Seconds to do `left` more at the rate of `done` in `took`.
+fn eta_secs(done: u64, left: u64, took: Duration) -> Option<u64> {
+    if done == 0 || took.is_zero() {
+        return None;
+    }
+    Some((left as f64 * took.as_secs_f64() / done as f64).ceil() as u64)
 }
 
 /// Runs `attempt` until it succeeds, retrying lock timeouts and deadlocks
-/// with backoff up to `max_attempts` tries. Returns the value and the tries used.
-pub(crate) fn with_retries<T>(
+/// with backoff. Returns the value and the tries used.
+///
+/// A step whose plan says `lock_timeout`, taking a lock on a known table,
+/// goes through [`queue`]: before each try it waits while an old
+/// transaction holds or queues for a conflicting lock, each try gets the
+/// short [`queue::TryTimeout`] (passed to `attempt` as `SET LOCAL`s), and
+/// `max_wait` bounds the whole. Every step stops after `max_attempts` tries.
+pub(crate) fn with_retries<T: Send>(
     client: &mut postgres::Client,
     cx: &StepContext,
     events: &mut dyn FnMut(&Event),
-    mut attempt: impl FnMut(&mut postgres::Client) -> Result<T, TryError>,
+    mut attempt: impl FnMut(&mut postgres::Client, &str) -> Result<T, TryError> + Send,
 ) -> Result<(T, u32), ApplyError> {
+    let settings = cx.settings;
+    let table = cx.table();
+    let wait = match (cx.step.lock_timeout, cx.step.tx, &table, cx.step.lock) {
+        (true, TxMode::InTransaction, Some(table), Some(lock)) => Some(queue::Wait {
+            table,
+            lock,
+            started: Instant::now(),
+        }),
+        _ => None,
+    };
+    let mut try_timeout = queue::TryTimeout::new(settings.try_lock_timeout, settings.lock_timeout);
+    let long = match (cx.step.kind, cx.step.tx) {
+        (_, TxMode::Outside) => cx.session.has_monitor() && cx.session.server_at_least(12),
+        (StepKind::Validate, _) => true,
+        _ => false,
+    };
+    let table_bytes = match (&table, long && cx.step.tx == TxMode::InTransaction) {
+        (Some(t), true) => client
+            .query_opt("SELECT pg_catalog.pg_table_size(to_regclass($1::text))", &[t])
+            .ok()
+            .flatten()
+            .and_then(|r| r.get::<_, Option<i64>>(0))
+            .map(|n| n.max(0) as u64),
+        _ => None,
+    };
     let mut tries = 0;
     loop {
+        if let Some(w) = &wait {
+            w.until_clear(client, cx, try_timeout.get(), events)?;
+        }
         tries += 1;
-        match attempt(client) {
+        let this_try = try_timeout.get();
+        let timeouts = set_local_timeouts(cx, this_try);
+        let mut watch = Watch {
+            cx,
+            // Well into the try's lock_timeout: a try still running then is
+            // most likely waiting for its lock.
+            blocking_at: (wait.is_some() && cx.session.has_monitor()).then(|| this_try.mul_f64(0.5)),
+            try_timeout: this_try,
+            blocked_by: Vec::new(),
+            progress_at: long.then_some(settings.progress_every),
+            table_bytes,
+            index: IndexEta::default(),
+        };
+        let result = monitor::watched(
+            client,
+            watch.first(),
+            |client| attempt(client, &timeouts),
+            |elapsed| watch.poll(elapsed, events),
+        );
+        match result {
             Ok(value) => return Ok((value, tries)),
             Err(TryError::Stop(e)) => return Err(e),
             Err(TryError::Db(e)) if retry::is_retryable(&e) => {
-                if tries >= cx.settings.max_attempts {
+                if e.as_db_error()
+                    .is_some_and(|db| db.code().code() == retry::LOCK_NOT_AVAILABLE)
+                {
+                    try_timeout.timed_out();
+                }
+                if tries >= settings.max_attempts {
+                    let blockers = if watch.blocked_by.is_empty() {
+                        blockers(client, cx)
+                    } else {
+                        watch.blocked_by
+                    };
                     return Err(ApplyError::LockNotAcquired {
                         migration: cx.label.to_string(),
                         step: cx.index + 1,
-                        table: cx.table(),
+                        table,
                         lock: cx.step.lock,
-                        timeout: cx.settings.lock_timeout,
+                        timeout: this_try,
                         attempts: tries,
-                        blockers: blockers(client, cx),
+                        blockers,
                     });
                 }
-                let sleep = cx.backoff().delay(tries);
+                let mut sleep = cx.backoff().delay(tries);
+                if let Some(w) = &wait {
+                    if w.expired(cx) {
+                        return Err(w.gave_up(client, cx, watch.blocked_by));
+                    }
+                    sleep = sleep.min(settings.max_wait.saturating_sub(w.started.elapsed()));
+                }
                 events(&Event::StepRetry {
                     version: cx.migration.to_string(),
                     step: cx.index + 1,
                     attempt: tries,
                     error: error_text(&e),
                     sleep,
+                    lock_timeout: this_try,
+                    blocked_by: watch.blocked_by,
                 });
                 std::thread::sleep(sleep);
             }
@@ -268,10 +491,9 @@ fn transactional(
     cx: &StepContext,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
-    let timeouts = set_local_timeouts(cx.step, cx.settings);
-    let ((), attempts) = with_retries(client, cx, events, |client| {
+    let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
-        tx.batch_execute(&timeouts)?;
+        tx.batch_execute(timeouts)?;
         tx.batch_execute(&cx.step.sql)?;
         cx.record(&mut tx, StepState::Done, None, 1, None)?;
         tx.commit()?;
@@ -289,10 +511,9 @@ fn check(
     cx: &StepContext,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
-    let timeouts = set_local_timeouts(cx.step, cx.settings);
-    let ((), attempts) = with_retries(client, cx, events, |client| {
+    let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
-        tx.batch_execute(&timeouts)?;
+        tx.batch_execute(timeouts)?;
         if !query_bool(&mut tx, &cx.step.sql)? {
             return Err(TryError::Stop(ApplyError::CheckFailed {
                 migration: cx.label.to_string(),
@@ -333,7 +554,7 @@ fn concurrent(
     client
         .batch_execute("SET statement_timeout = 0")
         .map_err(|e| cx.failed(&e))?;
-    let result = with_retries(client, cx, events, |client| {
+    let result = with_retries(client, cx, events, |client, _| {
         let before = invalid_indexes(client, table.as_deref())?;
         match client.batch_execute(&cx.step.sql) {
             Ok(()) => Ok(()),
@@ -363,53 +584,115 @@ fn concurrent(
     })
 }
 
-/// Sessions holding locks on the step's table that conflict with the step's
-/// lock; failing that, every open transaction in the database.
+/// Sessions holding or queued for locks on the step's table that conflict
+/// with the step's lock; failing that, every open transaction in the database.
 fn blockers(client: &mut postgres::Client, cx: &StepContext) -> Vec<Blocker> {
-    let to_blocker = |r: postgres::Row| Blocker {
-        pid: r.get(0),
-        state: r.get(1),
-        for_: Duration::from_secs_f64(r.get::<_, f64>(2).max(0.0)),
-        mode: r.get(3),
-        query: r.get(4),
+    let found = match (cx.table(), cx.step.lock) {
+        (Some(table), Some(lock)) => queue::conflicting(client, &table, lock).unwrap_or_default(),
+        _ => Vec::new(),
     };
-    let mut found: Vec<Blocker> = Vec::new();
-    if let Some(table) = cx.table() {
-        let rows = client
-            .query(
-                "SELECT a.pid, coalesce(a.state, ''),
-                        coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8,
-                        l.mode, left(coalesce(a.query, ''), 200)
-                 FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
-                 WHERE l.granted AND l.locktype = 'relation' AND l.relation = to_regclass($1::text)
-                   AND a.pid <> pg_backend_pid()
-                 ORDER BY a.xact_start",
-                &[&table],
-            )
-            .unwrap_or_default();
-        found = rows
-            .into_iter()
-            .map(to_blocker)
-            .filter(|b| match (cx.step.lock, LockMode::from_pg_locks_name(&b.mode)) {
-                (Some(wanted), Some(held)) => held.conflicts_with(wanted),
-                _ => true,
-            })
-            .collect();
+    if !found.is_empty() {
+        return found;
     }
-    if found.is_empty() {
-        let rows = client
-            .query(
-                "SELECT a.pid, coalesce(a.state, ''),
-                        coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8,
-                        ''::text, left(coalesce(a.query, ''), 200)
-                 FROM pg_catalog.pg_stat_activity a
-                 WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
-                   AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend'
-                 ORDER BY a.xact_start LIMIT 5",
-                &[],
-            )
-            .unwrap_or_default();
-        found = rows.into_iter().map(to_blocker).collect();
+    client
+        .query(
+            "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''),
+                    coalesce(extract(epoch FROM now() - a.xact_start), 0)::float8,
+                    left(coalesce(a.query, ''), 200)
+             FROM pg_catalog.pg_stat_activity a
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()
+               AND a.xact_start IS NOT NULL AND a.backend_type = 'client backend'
+               AND a.application_name <> 'safe-migrate monitor'
+             ORDER BY a.xact_start LIMIT 5",
+            &[],
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .map(|r| Blocker {
+            pid: r.get(0),
+            application: r.get(1),
+            state: r.get(2),
+            for_: Duration::from_secs_f64(r.get::<_, f64>(3).max(0.0)),
+            mode: String::new(),
+            granted: true,
+            query: r.get(4),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timeouts_of(step: &Step, server_version_num: i32) -> String {
+        let session = Session::detached(server_version_num);
+        let settings = ApplySettings::default();
+        let cx = StepContext {
+            migration: "2",
+            label: "V2__x.sql",
+            index: 0,
+            step,
+            sql_checksum: String::new(),
+            settings: &settings,
+            session: &session,
+        };
+        set_local_timeouts(&cx, Duration::from_millis(50))
     }
-    found
+
+    #[test]
+    fn a_try_gets_the_short_timeout_and_a_check_its_statement_timeout() {
+        let span = crate::source::Span::new(0, 0);
+        let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
+        assert_eq!(
+            timeouts_of(&ddl, 150_004),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'"
+        );
+        let check = Step::check(crate::plan::sql::Sql::kw("SELECT true"), span, "holds");
+        assert_eq!(
+            timeouts_of(&check, 150_004),
+            "SET LOCAL statement_timeout = '5000ms'"
+        );
+        let validate = Step::validate(
+            crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
+            span,
+        );
+        assert_eq!(
+            timeouts_of(&validate, 150_004),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = 0"
+        );
+    }
+
+    #[test]
+    fn postgres_17_gets_a_transaction_timeout_too() {
+        let span = crate::source::Span::new(0, 0);
+        let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
+        assert_eq!(
+            timeouts_of(&ddl, 170_000),
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'; \
+             SET LOCAL transaction_timeout = '10500ms'"
+        );
+        let validate = Step::validate(
+            crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
+            span,
+        );
+        assert!(timeouts_of(&validate, 180_001).ends_with("SET LOCAL transaction_timeout = 0"));
+    }
+
+    #[test]
+    fn an_index_phase_eta_comes_from_its_own_rate() {
+        let mut eta = IndexEta::default();
+        let s = Duration::from_secs;
+        assert_eq!(
+            eta.eta("building index: scanning table", 1000, 10_000, s(2)),
+            None
+        );
+        // 2000 blocks in 4 s since the phase was first seen: 7000 left → 14 s.
+        assert_eq!(
+            eta.eta("building index: scanning table", 3000, 10_000, s(6)),
+            Some(14)
+        );
+        // A new phase starts its own clock.
+        assert_eq!(eta.eta("building index: sorting live tuples", 0, 0, s(8)), None);
+        assert_eq!(eta.eta("building index: sorting live tuples", 0, 0, s(10)), None);
+    }
 }

@@ -9,6 +9,7 @@
 pub mod docs;
 pub mod fixture;
 mod locks;
+mod parallel;
 pub mod rules;
 mod run;
 mod style;
@@ -19,14 +20,15 @@ pub(crate) mod testing;
 
 use crate::parse::{AlterTable, Stmt, StmtKind};
 use crate::pg::{Blocks, LockMode, PgVersion, QualifiedName};
-use crate::schema::{Schema, Table};
+use crate::schema::{Schema, Table, TableSize};
 use crate::source::{Source, Span};
 use serde::Serialize;
 use std::collections::HashMap;
 
 pub use locks::{alter_action_lock, statement_locks};
-pub use run::{lint, lint_snippet, FileLint, LintOutcome, Linter, Summary};
-pub use tx::{TxKind, TxState};
+pub use parallel::lint_files;
+pub use run::{lint, lint_snippet, Driver, FileLint, LintOutcome, Summary, Visit};
+pub use tx::{Held, TxKind, TxState};
 
 /// How serious a finding is. Ordered: `Info < Warning < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
@@ -138,8 +140,17 @@ pub struct Finding {
     pub table: Option<QualifiedName>,
     /// A short label printed under the underline.
     pub label: Option<String>,
-    /// For an `ALTER TABLE` finding, the index of the subcommand it is about.
+    /// For an `ALTER TABLE` finding, the index of the subcommand it is about
+    /// (the first, when it is about several: see `more_actions`).
     pub action: Option<usize>,
+    /// The size of `table`, when the schema came from a live database.
+    pub size: Option<TableSize>,
+    /// The other subcommands of the statement the same finding is about: a
+    /// rule reports one finding per statement, naming every subcommand.
+    pub more_actions: Vec<usize>,
+    /// When `lock` was taken by an earlier statement of the same transaction
+    /// (and lasts until it ends): that statement.
+    pub held_since: Option<Span>,
 }
 
 impl Finding {
@@ -155,6 +166,9 @@ impl Finding {
             table: None,
             label: None,
             action: None,
+            size: None,
+            more_actions: Vec::new(),
+            held_since: None,
         }
     }
 
@@ -182,6 +196,31 @@ impl Finding {
         self
     }
 
+    /// Names the `ALTER TABLE` subcommands (by index) the finding is about,
+    /// in order; none leaves the finding as it is.
+    pub fn actions(mut self, indexes: &[usize]) -> Finding {
+        if let Some((first, more)) = indexes.split_first() {
+            self.action = Some(*first);
+            self.more_actions = more.to_vec();
+        }
+        self
+    }
+
+    /// Whether the finding is about subcommand `index`.
+    pub fn covers(&self, index: usize) -> bool {
+        self.action == Some(index) || self.more_actions.contains(&index)
+    }
+
+    /// This finding as if it were about subcommand `index` alone (what a
+    /// `migrate plan` rewrite of that subcommand answers).
+    pub fn for_action(&self, index: usize) -> Finding {
+        Finding {
+            action: Some(index),
+            more_actions: Vec::new(),
+            ..self.clone()
+        }
+    }
+
     /// Sets the label under the underline.
     pub fn label(mut self, label: impl Into<String>) -> Finding {
         self.label = Some(label.into());
@@ -194,15 +233,57 @@ impl Finding {
     }
 }
 
+/// `a`, `a and b`, `a, b and c`: the items a finding about several
+/// subcommands names.
+pub(crate) fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
 /// Resolved settings for a lint run (from flags and config).
 #[derive(Debug, Clone, Default)]
 pub struct LintSettings {
     /// Target PostgreSQL major version.
     pub pg_version: PgVersion,
-    /// Each file runs inside one transaction (runners that wrap files).
-    pub assume_in_transaction: bool,
+    /// Whether a file with no transaction directive runs inside one
+    /// transaction: `Some` when the flag or the config says, `None` to follow
+    /// the runner the file's layout names ([`crate::source::Runner`]).
+    pub assume_in_transaction: Option<bool>,
     /// Per-rule severity overrides; `None` turns the rule off.
     pub severity: HashMap<&'static str, Option<Severity>>,
+    /// Below this size a table's locks are brief: lock findings on it are
+    /// info. `None` for plans, which take the safe path whatever the size.
+    pub small_table: Option<SmallTable>,
+}
+
+/// The size under which a table counts as small (config `small_table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmallTable {
+    /// Rows (the catalog's estimate).
+    pub rows: u64,
+    /// Total bytes on disk, indexes and TOAST included.
+    pub bytes: u64,
+}
+
+impl Default for SmallTable {
+    fn default() -> SmallTable {
+        SmallTable {
+            rows: 10_000,
+            bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
+impl SmallTable {
+    /// Whether a table of `size` is small: under both limits (a table never
+    /// analyzed is judged by its bytes alone).
+    pub fn holds(self, size: TableSize) -> bool {
+        size.bytes < self.bytes && size.rows.is_none_or(|rows| rows < self.rows)
+    }
 }
 
 impl LintSettings {
@@ -224,8 +305,13 @@ pub struct LintContext<'a> {
     pub tx: &'a TxState,
     /// The file being linted.
     pub source: &'a Source,
-    /// Index of the current file in the history (for "created in this file").
+    /// Index of the current file in the history.
     pub file_index: usize,
+    /// Index of the first file of the deploy the current file belongs to:
+    /// what any file from there on created is new (empty, unused by running
+    /// code) when this file runs. The file itself unless several files are
+    /// deployed together (every pending migration of `apply`).
+    pub deploy_start: usize,
     /// The statement's own table (the one `ALTER TABLE`, `CREATE INDEX`,
     /// `UPDATE`… name) and what the schema knows of it, looked up once for
     /// every rule: see [`LintContext::table`].
@@ -258,11 +344,17 @@ impl<'a> LintContext<'a> {
         self.settings.pg_version
     }
 
-    /// Whether `table` was created by this migration file, so it holds no
-    /// rows that traffic depends on and its locks block nobody.
+    /// Whether `table` was created in this deploy (by this migration file,
+    /// or an earlier one deployed with it), so it holds no rows that
+    /// traffic depends on and its locks block nobody.
     pub fn is_new(&self, table: &QualifiedName) -> bool {
-        self.table(table)
-            .is_some_and(|t| t.created_in() == Some(self.file_index))
+        self.in_this_deploy(self.table(table).and_then(|t| t.created_in()))
+    }
+
+    /// Whether an object created by the file `created_in` (a column's
+    /// `added_in`, a domain's or a view's) is new in this deploy.
+    pub fn in_this_deploy(&self, created_in: Option<usize>) -> bool {
+        created_in.is_some_and(|i| i >= self.deploy_start)
     }
 
     /// `stmt` as an `ALTER TABLE` of a table that holds data: not one this

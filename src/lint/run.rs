@@ -4,8 +4,9 @@
 
 use super::rules::{self, misnamed_migration, parse_error, unused_ignore};
 use super::tx::TxState;
-use super::{Finding, LintContext, LintSettings, Rule, Severity};
+use super::{Category, Finding, LintContext, LintSettings, Rule, Severity};
 use crate::parse::{parse_source_indexed, Stmt, StmtKind};
+use crate::pg::QualifiedName;
 use crate::schema::Schema;
 use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 
@@ -33,60 +34,149 @@ pub struct LintOutcome {
     pub summary: Summary,
 }
 
-impl LintOutcome {
-    /// The most severe finding, if any.
-    pub fn worst(&self) -> Option<Severity> {
-        self.files
-            .iter()
-            .flat_map(|f| &f.findings)
-            .map(|f| f.severity)
-            .max()
-    }
-}
-
-/// Lints sources in history order: each file sees the schema every earlier
-/// file (and earlier statement of its own) left.
+/// Lints sources in history order from an empty schema: each file sees the
+/// schema every earlier file (and earlier statement of its own) left.
 pub fn lint(sources: Vec<Source>, settings: &LintSettings) -> LintOutcome {
-    let mut linter = Linter::new(settings);
+    let mut driver = Driver::new(settings, Schema::default());
     let files = sources
         .into_iter()
         .map(|source| {
             let stmts = parse_source_indexed(&source);
-            linter.file(source, &stmts)
+            driver.file(source, &stmts)
         })
         .collect();
     LintOutcome {
         files,
-        summary: linter.summary(),
+        summary: driver.summary(),
     }
 }
 
-/// The linter's state between files, for callers that read and parse files
-/// themselves (in parallel, say) and feed them in history order, one at a
-/// time, so that a file's statements can be dropped once it is linted.
-/// [`lint`] is this with [`parse_source_indexed`] on every file.
-pub struct Linter<'a> {
+/// One top-level statement as the history driver reaches it: what lint,
+/// plan and trace each need to know about it.
+pub struct Visit<'v> {
+    /// Index of the file in the history.
+    pub file_index: usize,
+    /// Index of the split statement in [`Source::statements`].
+    pub index: usize,
+    pub stmt: &'v Stmt,
+    /// The schema as every earlier statement left it (for a `DO` block: as
+    /// its body left it).
+    pub schema: &'v Schema,
+    /// The transaction the statement runs in, before it runs.
+    pub tx: &'v TxState,
+    /// The statement's own findings, after ignore directives and the config.
+    pub findings: &'v [Finding],
+    /// For a `DO` block, the findings on the statements of its body.
+    pub inner: &'v [Finding],
+}
+
+/// The history driver: walks files in history order from a starting schema
+/// the caller gives (empty, the database's catalog, a schema dump), keeping
+/// the schema model and the transaction state, runs every enabled rule on
+/// every statement, and hands each statement with its findings to the
+/// caller ([`Driver::walk`]). Lint, plan and trace all walk the history
+/// through it, so they see the same schema, transactions and findings.
+///
+/// Callers that read and parse files themselves (in parallel, say) feed
+/// them one at a time, in history order, so that a file's statements can be
+/// dropped once it is walked.
+pub struct Driver<'a> {
     settings: &'a LintSettings,
     schema: Schema,
     summary: Summary,
+    /// Files from this index on are deployed together.
+    deploy_from: usize,
 }
 
-impl<'a> Linter<'a> {
-    /// A linter at the start of the history.
-    pub fn new(settings: &'a LintSettings) -> Linter<'a> {
-        Linter {
+impl<'a> Driver<'a> {
+    /// A driver at the start of the history, with `start` as the schema
+    /// before the first file.
+    pub fn new(settings: &'a LintSettings, start: Schema) -> Driver<'a> {
+        Driver {
             settings,
-            schema: Schema::default(),
+            schema: start,
             summary: Summary::default(),
+            deploy_from: usize::MAX,
         }
+    }
+
+    /// Deploys the files from index `first` on together, as one release:
+    /// a table any of them creates is new in all of them.
+    pub fn deploy_from(mut self, first: usize) -> Driver<'a> {
+        self.deploy_from = first;
+        self
+    }
+
+    /// The schema as the files walked so far left it.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
     }
 
     /// Lints the next file of the history; `stmts` is `parse_source_indexed(&source)`.
     pub fn file(&mut self, source: Source, stmts: &[(usize, Stmt)]) -> FileLint {
+        match self.walk(source, stmts, |_, _| Ok::<(), std::convert::Infallible>(())) {
+            Ok(file) => file,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Walks the next file of the history, calling `visit` on each top-level
+    /// statement before the schema moves past it, and returns the file's
+    /// findings. Stops at the first error `visit` returns.
+    pub fn walk<E>(
+        &mut self,
+        source: Source,
+        stmts: &[(usize, Stmt)],
+        mut visit: impl FnMut(&Source, Visit) -> Result<(), E>,
+    ) -> Result<FileLint, E> {
         let file_index = self.summary.files;
         self.summary.files += 1;
         self.summary.statements += stmts.len();
-        let findings = lint_file(&source, stmts, file_index, &mut self.schema, self.settings);
+        let settings = self.settings;
+        let mut walk = Walk {
+            settings,
+            source: &source,
+            file_index,
+            deploy_start: file_index.min(self.deploy_from),
+            enabled: rules::ALL
+                .iter()
+                .copied()
+                .filter(|r| settings.severity_of(r).is_some())
+                .collect(),
+            filter: Filter::new(&source, settings),
+            findings: Vec::new(),
+            routines: Vec::new(),
+        };
+        let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
+        for (index, stmt) in stmts.iter().map(|(i, s)| (*i, s)) {
+            let mut own = walk.check(index, stmt, &self.schema, &tx);
+            let has_body = walk.has_body(stmt);
+            let inner = if has_body {
+                walk.advance(index, stmt, &mut self.schema, &mut tx);
+                std::mem::take(&mut walk.findings)
+            } else {
+                Vec::new()
+            };
+            visit(
+                &source,
+                Visit {
+                    file_index,
+                    index,
+                    stmt,
+                    schema: &self.schema,
+                    tx: &tx,
+                    findings: &own,
+                    inner: &inner,
+                },
+            )?;
+            if !has_body {
+                walk.advance(index, stmt, &mut self.schema, &mut tx);
+            }
+            walk.findings.append(&mut own);
+            walk.findings.extend(inner);
+        }
+        let mut findings = walk.finish();
+        findings.sort_by_key(|f| (f.span.start, f.span.end));
         for f in &findings {
             match f.severity {
                 Severity::Error => self.summary.errors += 1,
@@ -94,7 +184,7 @@ impl<'a> Linter<'a> {
                 Severity::Info => self.summary.infos += 1,
             }
         }
-        FileLint { source, findings }
+        Ok(FileLint { source, findings })
     }
 
     /// Totals over the files linted so far.
@@ -103,53 +193,36 @@ impl<'a> Linter<'a> {
     }
 }
 
-fn lint_file(
-    source: &Source,
-    stmts: &[(usize, Stmt)],
-    file_index: usize,
-    schema: &mut Schema,
-    settings: &LintSettings,
-) -> Vec<Finding> {
-    let mut walk = Walk {
-        settings,
-        source,
-        file_index,
-        enabled: rules::ALL
-            .iter()
-            .copied()
-            .filter(|r| settings.severity_of(r).is_some())
-            .collect(),
-        raw: Vec::new(),
-    };
-    let mut tx = TxState::new(source.transaction, settings.assume_in_transaction);
-    // `index` is the split statement's, so an ignore directive before a goose
-    // statement block covers every statement inside it.
-    for (index, stmt) in stmts.iter().map(|(i, s)| (*i, s)) {
-        walk.statement(index, stmt, schema, &mut tx);
-    }
-    // (statement index, finding) so ignores can be matched per statement.
-    let mut raw = walk.raw;
-    for problem in &source.problems {
-        raw.push((
-            None,
-            Finding::new(&parse_error::RULE, problem.span, problem.message.clone()),
-        ));
-    }
-    if source.file.scheme == NamingScheme::Unrecognized {
-        raw.push((None, misnamed_migration::finding(&source.file)));
+/// Ignore directives and the config's severities, applied to each finding
+/// as it is made; remembers which directives silenced something.
+struct Filter<'s> {
+    source: &'s Source,
+    settings: &'s LintSettings,
+    /// Per directive, per rule id in it: whether it silenced a finding.
+    used: Vec<Vec<bool>>,
+}
+
+impl<'s> Filter<'s> {
+    fn new(source: &'s Source, settings: &'s LintSettings) -> Filter<'s> {
+        Filter {
+            source,
+            settings,
+            used: source
+                .ignores
+                .iter()
+                .map(|i| vec![false; i.rules.len()])
+                .collect(),
+        }
     }
 
-    // Ignore directives: drop what they silence, then report what they did not.
-    let mut used = vec![vec![false; 0]; source.ignores.len()];
-    for (i, ignore) in source.ignores.iter().enumerate() {
-        used[i] = vec![false; ignore.rules.len()];
-    }
-    raw.retain(|(index, finding)| {
+    /// Whether `finding` (of the split statement `index`, if any) is
+    /// reported; sets its severity from the config.
+    fn keep(&mut self, index: Option<usize>, finding: &mut Finding) -> bool {
         let mut silenced = false;
-        for (i, ignore) in source.ignores.iter().enumerate() {
+        for (i, ignore) in self.source.ignores.iter().enumerate() {
             let applies = match ignore.scope {
                 IgnoreScope::File => true,
-                IgnoreScope::Statement(s) => *index == Some(s),
+                IgnoreScope::Statement(s) => index == Some(s),
                 IgnoreScope::Dangling => false,
             };
             if !applies {
@@ -157,36 +230,44 @@ fn lint_file(
             }
             for (j, id) in ignore.rules.iter().enumerate() {
                 if id.id == finding.rule.id {
-                    used[i][j] = true;
+                    self.used[i][j] = true;
                     silenced = true;
                 }
             }
         }
-        !silenced
-    });
-    let mut findings: Vec<Finding> = raw.into_iter().map(|(_, f)| f).collect();
-    if settings.severity_of(&unused_ignore::RULE).is_some() {
-        for (i, ignore) in source.ignores.iter().enumerate() {
-            for (j, id) in ignore.rules.iter().enumerate() {
-                if !used[i][j] {
-                    findings.push(unused_ignore::finding(id, ignore));
-                }
-            }
-        }
+        !silenced && severity(self.settings, finding)
     }
-    // The config's severity for a rule replaces its findings' own; without
-    // one, a finding keeps the severity its rule gave it (usually the
-    // default, lower for a milder case).
-    findings.retain_mut(|f| match settings.severity.get(f.rule.id) {
+}
+
+/// Applies the config's severity for the finding's rule, which replaces the
+/// finding's own; without one, a finding keeps the severity its rule gave it
+/// (usually the default, lower for a milder case). False when the rule is off.
+fn severity(settings: &LintSettings, f: &mut Finding) -> bool {
+    match settings.severity.get(f.rule.id) {
         Some(Some(severity)) => {
             f.severity = *severity;
             true
         }
         Some(None) => false,
         None => f.rule.enabled_by_default,
-    });
-    findings.sort_by_key(|f| (f.span.start, f.span.end));
-    findings
+    }
+}
+
+/// Gives a finding on a table of the database that table's size, and
+/// makes a lock finding on a small table (under `small_table`) info: a
+/// lookup table's lock is over before anyone waits for it.
+fn size_up(f: &mut Finding, cx: &LintContext) {
+    let Some(size) = f.table.as_ref().and_then(|t| cx.table(t)).and_then(|t| t.size()) else {
+        return;
+    };
+    f.size = Some(size);
+    if f.rule.category == Category::Lock
+        && f.severity > Severity::Info
+        && cx.settings.small_table.is_some_and(|small| small.holds(size))
+    {
+        f.severity = Severity::Info;
+        f.label = Some(format!("small table ({size}): the lock is brief"));
+    }
 }
 
 /// One file's walk through its statements.
@@ -194,41 +275,128 @@ struct Walk<'a> {
     settings: &'a LintSettings,
     source: &'a Source,
     file_index: usize,
+    deploy_start: usize,
     enabled: Vec<&'static Rule>,
-    /// (split statement index, finding).
-    raw: Vec<(Option<usize>, Finding)>,
+    filter: Filter<'a>,
+    /// The file's findings so far.
+    findings: Vec<Finding>,
+    /// Routines this file created whose bodies `EXECUTE` constant text: a
+    /// call runs those statements.
+    routines: Vec<(QualifiedName, Vec<Stmt>)>,
 }
 
 impl Walk<'_> {
-    /// Checks `stmt` with every enabled rule and moves the transaction and
-    /// schema past it. The statements of a `DO` block's body follow the block
-    /// itself, checked the same way inside the block's transaction, their
-    /// findings on their own spans and under the block's `index` (so an ignore
-    /// directive before the block covers them).
-    fn statement(&mut self, index: usize, stmt: &Stmt, schema: &mut Schema, tx: &mut TxState) {
-        let file_index = self.file_index;
+    /// Checks `stmt` (of split statement `index`) with every enabled rule.
+    fn check(&mut self, index: usize, stmt: &Stmt, schema: &Schema, tx: &TxState) -> Vec<Finding> {
         let cx = LintContext {
             settings: self.settings,
             schema,
             tx,
             source: self.source,
-            file_index,
+            file_index: self.file_index,
+            deploy_start: self.deploy_start,
             target: LintContext::target_of(schema, stmt),
         };
         let mut out = Vec::new();
         for rule in &self.enabled {
             (rule.check)(&cx, stmt, &mut out);
         }
-        self.raw.extend(out.into_iter().map(|f| (Some(index), f)));
-        tx.advance(stmt, self.settings.pg_version, schema, Some(file_index));
-        schema.apply(stmt, file_index);
-        if let StmtKind::Do(block) = &stmt.kind {
-            let mut inner = tx.enter_do();
-            for stmt in &block.inner.statements {
-                self.statement(index, stmt, schema, &mut inner);
-            }
-            tx.leave_do(inner);
+        out.retain_mut(|f| self.filter.keep(Some(index), f));
+        for f in &mut out {
+            tx.settle(f);
+            size_up(f, &cx);
         }
+        out
+    }
+
+    /// Whether `stmt` runs statements of its own after it is checked: a
+    /// `DO` block's body, or the constant `EXECUTE`s of a routine it calls.
+    fn has_body(&self, stmt: &Stmt) -> bool {
+        matches!(stmt.kind, StmtKind::Do(_)) || self.called_routine(stmt).is_some()
+    }
+
+    /// Moves the transaction and schema past `stmt`. The statements of a
+    /// `DO` block's body (or of a routine the statement calls) follow the
+    /// statement itself, checked the same way inside its transaction, their
+    /// findings on their own spans and under the statement's `index` (so an
+    /// ignore directive before it covers them), kept in `self.findings`.
+    fn advance(&mut self, index: usize, stmt: &Stmt, schema: &mut Schema, tx: &mut TxState) {
+        tx.advance(stmt, self.settings.pg_version, schema, Some(self.deploy_start));
+        schema.apply(stmt, self.file_index);
+        match &stmt.kind {
+            StmtKind::Do(block) => self.body(index, &block.inner.statements, schema, tx),
+            StmtKind::CreateRoutine { name, block } => {
+                self.routines.push((name.clone(), block.inner.statements.clone()));
+            }
+            _ => {
+                if let Some(body) = self.called_routine(stmt) {
+                    self.body(index, &body, schema, tx);
+                }
+            }
+        }
+    }
+
+    /// Checks the statements of a `DO` block's body, or of a routine's a
+    /// call runs, in the block's transaction.
+    fn body(&mut self, index: usize, stmts: &[Stmt], schema: &mut Schema, tx: &mut TxState) {
+        let mut inner = tx.enter_do();
+        for stmt in stmts {
+            let mut found = self.check(index, stmt, schema, &inner);
+            self.findings.append(&mut found);
+            self.advance(index, stmt, schema, &mut inner);
+        }
+        tx.leave_do(inner);
+    }
+
+    /// The statements a `SELECT`/`CALL` of a routine this file created runs
+    /// through its constant `EXECUTE`s (see [`Walk::routines`]).
+    fn called_routine(&self, stmt: &Stmt) -> Option<Vec<Stmt>> {
+        if self.routines.is_empty()
+            || !matches!(&stmt.kind, StmtKind::Other { tag } if tag == "SELECT" || tag == "CALL")
+        {
+            return None;
+        }
+        let text = stmt.span.slice(&self.source.text).to_lowercase();
+        let calls = |name: &str| {
+            text.match_indices(name).any(|(at, _)| {
+                let before = text[..at].chars().next_back();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '"')
+                    && text[at + name.len()..].trim_start().starts_with('(')
+            })
+        };
+        self.routines
+            .iter()
+            .rev()
+            .find(|(name, _)| calls(&name.name.as_str().to_lowercase()))
+            .map(|(_, body)| body.clone())
+    }
+
+    /// The findings of the whole file: the statements', then those of the
+    /// file itself (unreadable pieces, a misnamed file), then ignore
+    /// directives that silenced nothing.
+    fn finish(mut self) -> Vec<Finding> {
+        let mut extra: Vec<Finding> = self
+            .source
+            .problems
+            .iter()
+            .map(|problem| Finding::new(&parse_error::RULE, problem.span, problem.message.clone()))
+            .collect();
+        if self.source.file.scheme == NamingScheme::Unrecognized {
+            extra.push(misnamed_migration::finding(&self.source.file));
+        }
+        extra.retain_mut(|f| self.filter.keep(None, f));
+        self.findings.extend(extra);
+        if self.settings.severity_of(&unused_ignore::RULE).is_some() {
+            for (i, ignore) in self.source.ignores.iter().enumerate() {
+                for (j, id) in ignore.rules.iter().enumerate() {
+                    let mut finding = unused_ignore::finding(id, ignore);
+                    if !self.filter.used[i][j] && severity(self.settings, &mut finding) {
+                        self.findings.push(finding);
+                    }
+                }
+            }
+        }
+        self.findings
     }
 }
 

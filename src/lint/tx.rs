@@ -6,10 +6,12 @@
 //! directive).
 
 use super::locks::statement_locks;
+use super::rules::add_column_not_null_without_default::fails_on_rows;
+use super::{Category, Finding, Severity};
 use crate::parse::{AlterAction, Stmt, StmtKind};
 use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
-use crate::source::FileTransaction;
+use crate::source::{FileTransaction, Span};
 
 /// Whether a `lock_timeout` value turns the timeout on: `0` (with or
 /// without a unit, `'0s'`, `'0ms'`) and `DEFAULT` (0 unless the server is
@@ -92,6 +94,16 @@ pub enum TxKind {
     Implicit,
 }
 
+/// A lock a transaction holds on an existing table until it ends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub table: QualifiedName,
+    /// The strongest mode taken so far.
+    pub mode: LockMode,
+    /// The statement that took it in that mode.
+    pub since: Span,
+}
+
 /// Transaction state at a statement: what the transaction it runs in has
 /// already done.
 #[derive(Debug, Clone)]
@@ -101,8 +113,13 @@ pub struct TxState {
     base: TxKind,
     /// Constraints added `NOT VALID` earlier in this transaction: (table key, name).
     pub not_valid_added: Vec<((String, String), Ident)>,
-    /// Existing tables this transaction already holds ACCESS EXCLUSIVE on.
-    pub exclusive: Vec<QualifiedName>,
+    /// The locks this transaction already holds on existing tables.
+    pub held: Vec<Held>,
+    /// Existing tables this transaction proved empty: it truncated them, or
+    /// an `ADD COLUMN … NOT NULL` without a default on them succeeded, which
+    /// it does only on an empty table; the lock keeps rows out until the
+    /// transaction ends.
+    pub empty: Vec<QualifiedName>,
     /// Enum labels added by `ALTER TYPE … ADD VALUE` earlier in this
     /// transaction: (type, label). PostgreSQL 12+ refuses to use them until commit.
     pub enum_values_added: Vec<(QualifiedName, String)>,
@@ -118,19 +135,27 @@ pub struct TxState {
 }
 
 impl TxState {
-    /// The state at the start of a file.
-    pub fn new(file: FileTransaction, assume_in_transaction: bool) -> TxState {
-        let base = match file {
-            FileTransaction::NoTransaction => TxKind::Autocommit,
-            FileTransaction::Wrapped => TxKind::Wrapped,
-            FileTransaction::Default if assume_in_transaction => TxKind::Wrapped,
-            FileTransaction::Default => TxKind::Autocommit,
+    /// The state at the start of a file. A directive decides; without one,
+    /// `assume_in_transaction` (flag or config) when set, else the runner's
+    /// default ([`FileTransaction::Runner`]), else autocommit.
+    pub fn new(file: FileTransaction, assume_in_transaction: Option<bool>) -> TxState {
+        let wrapped = match file {
+            FileTransaction::NoTransaction => false,
+            FileTransaction::Wrapped => true,
+            FileTransaction::Runner => assume_in_transaction.unwrap_or(true),
+            FileTransaction::Default => assume_in_transaction.unwrap_or(false),
+        };
+        let base = if wrapped {
+            TxKind::Wrapped
+        } else {
+            TxKind::Autocommit
         };
         TxState {
             kind: base,
             base,
             not_valid_added: Vec::new(),
-            exclusive: Vec::new(),
+            held: Vec::new(),
+            empty: Vec::new(),
             enum_values_added: Vec::new(),
             types_created: Vec::new(),
             lock_timeout: false,
@@ -182,18 +207,24 @@ impl TxState {
     fn end_transaction(&mut self) {
         self.kind = self.base;
         self.not_valid_added.clear();
-        self.exclusive.clear();
+        self.held.clear();
+        self.empty.clear();
         self.enum_values_added.clear();
         self.types_created.clear();
     }
 
     /// Moves the state past `stmt`, with the schema model as it stood before
-    /// it. A table created in the file `file_index` (the file being linted,
-    /// when there is one) has no traffic, so its ACCESS EXCLUSIVE lock is
-    /// not counted.
-    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, file_index: Option<usize>) {
+    /// it. A table created in this deploy (by a file at index `deploy_start`
+    /// or later, when there is one) has no traffic, so its ACCESS EXCLUSIVE
+    /// lock is not counted.
+    pub fn advance(&mut self, stmt: &Stmt, pg: PgVersion, schema: &Schema, deploy_start: Option<usize>) {
         let is_new = |t: &QualifiedName| {
-            file_index.is_some() && schema.table(t).is_some_and(|t| t.created_in() == file_index)
+            deploy_start.is_some_and(|start| {
+                schema
+                    .table(t)
+                    .and_then(|t| t.created_in())
+                    .is_some_and(|created| created >= start)
+            })
         };
         match &stmt.kind {
             StmtKind::Begin => {
@@ -244,10 +275,22 @@ impl TxState {
             StmtKind::AlterTypeAddValue { name, value } => {
                 self.enum_values_added.push((name.clone(), value.clone()));
             }
+            // Empty until the transaction ends: its ACCESS EXCLUSIVE keeps rows out.
+            StmtKind::Truncate { tables } => {
+                for table in tables {
+                    self.proved_empty(table, is_new(table));
+                }
+            }
             StmtKind::CreateType { name, .. } => self.types_created.push(name.key()),
             _ => {}
         }
         if let StmtKind::AlterTable(a) = &stmt.kind {
+            let proves_empty = a.actions.iter().any(
+                |action| matches!(action, AlterAction::AddColumn { column, .. } if fails_on_rows(column)),
+            );
+            if proves_empty {
+                self.proved_empty(&a.table, is_new(&a.table));
+            }
             for action in &a.actions {
                 if let AlterAction::AddConstraint {
                     constraint,
@@ -261,12 +304,74 @@ impl TxState {
             }
         }
         for (table, mode) in statement_locks(stmt, pg, schema) {
-            if mode == LockMode::AccessExclusive
-                && !is_new(&table)
-                && !self.exclusive.iter().any(|t| t.same(&table))
-            {
-                self.exclusive.push(table);
+            if is_new(&table) {
+                continue;
             }
+            match self.held.iter_mut().find(|h| h.table.same(&table)) {
+                Some(held) if held.mode >= mode => {}
+                Some(held) => {
+                    held.mode = mode;
+                    held.since = stmt.span;
+                }
+                None => self.held.push(Held {
+                    table,
+                    mode,
+                    since: stmt.span,
+                }),
+            }
+        }
+    }
+
+    fn proved_empty(&mut self, table: &QualifiedName, new: bool) {
+        if !new && !self.empty.iter().any(|t| t.same(table)) {
+            self.empty.push(table.clone());
+        }
+    }
+
+    /// The existing tables this transaction holds ACCESS EXCLUSIVE on, in the
+    /// order it took them.
+    pub fn exclusive(&self) -> impl Iterator<Item = &QualifiedName> {
+        self.held
+            .iter()
+            .filter(|h| h.mode == LockMode::AccessExclusive)
+            .map(|h| &h.table)
+    }
+
+    /// The lock this transaction already holds on `table`, if any.
+    pub fn held_on(&self, table: &QualifiedName) -> Option<&Held> {
+        self.held.iter().find(|h| h.table.same(table))
+    }
+
+    /// Settles `finding` against what the transaction did before its
+    /// statement. Its lock becomes the one the statement really runs under:
+    /// when an earlier statement took a lock on the finding's table at least
+    /// as strong, that lock (which lasts until the transaction ends) and the
+    /// statement that took it. And a lock finding on a table the transaction
+    /// proved empty drops to info, saying why.
+    pub fn settle(&self, finding: &mut Finding) {
+        let (Some(mode), Some(table)) = (finding.lock, &finding.table) else {
+            return;
+        };
+        if finding.rule.category == Category::Lock && self.empty.iter().any(|t| t.same(table)) {
+            finding.severity = finding.severity.min(Severity::Info);
+            finding.message = format!(
+                "{}; but {table} is empty here: this transaction truncated it, or added a NOT NULL column \
+                 without a default to it, which succeeds only on an empty table",
+                finding.message
+            );
+        }
+        if let Some(held) = self.held_on(table).filter(|h| h.mode >= mode) {
+            if held.mode > mode {
+                finding.message = format!(
+                    "{}; and the transaction already holds {} on {table} from an earlier statement, \
+                     which {} until it ends",
+                    finding.message,
+                    held.mode,
+                    held.mode.blocks().describe()
+                );
+            }
+            finding.lock = Some(held.mode);
+            finding.held_since = Some(held.since);
         }
     }
 }
@@ -278,7 +383,7 @@ mod tests {
 
     /// `lock_timeout` before each statement of `sql` (after the statements before it).
     fn timeouts(sql: &str) -> Vec<bool> {
-        let mut tx = TxState::new(FileTransaction::Default, false);
+        let mut tx = TxState::new(FileTransaction::Default, None);
         parse_sql(sql)
             .iter()
             .map(|stmt| {
@@ -291,7 +396,7 @@ mod tests {
 
     /// The state after each statement of `sql`, linted in autocommit.
     fn states(sql: &str) -> Vec<TxState> {
-        let mut tx = TxState::new(FileTransaction::Default, false);
+        let mut tx = TxState::new(FileTransaction::Default, None);
         parse_sql(sql)
             .iter()
             .map(|stmt| {
@@ -305,29 +410,105 @@ mod tests {
     fn do_block_statements_run_in_one_transaction() {
         let stmts =
             parse_sql("ALTER TABLE a ADD COLUMN x int; SET lock_timeout = '1s'; COMMIT; DROP TABLE b");
-        let outer = TxState::new(FileTransaction::Default, false);
+        let outer = TxState::new(FileTransaction::Default, None);
         let mut inner = outer.enter_do();
         assert_eq!(inner.kind, TxKind::Implicit);
         inner.advance(&stmts[0], PgVersion::DEFAULT, &Schema::default(), None);
-        assert_eq!(inner.exclusive.len(), 1);
+        assert_eq!(inner.exclusive().count(), 1);
         inner.advance(&stmts[1], PgVersion::DEFAULT, &Schema::default(), None);
         // COMMIT inside the body starts the next transaction of the block.
         inner.advance(&stmts[2], PgVersion::DEFAULT, &Schema::default(), None);
-        assert!(inner.in_transaction() && inner.exclusive.is_empty());
+        assert!(inner.in_transaction() && inner.held.is_empty());
         inner.advance(&stmts[3], PgVersion::DEFAULT, &Schema::default(), None);
 
         // Autocommit: the block committed; its session SET lasts.
         let mut after = outer.clone();
         after.leave_do(inner.clone());
-        assert!(!after.in_transaction() && after.exclusive.is_empty() && after.lock_timeout);
+        assert!(!after.in_transaction() && after.held.is_empty() && after.lock_timeout);
 
         // In a transaction block, the body's locks stay held.
-        let mut explicit = TxState::new(FileTransaction::Wrapped, false);
+        let mut explicit = TxState::new(FileTransaction::Wrapped, None);
         let mut inner = explicit.enter_do();
         assert_eq!(inner.kind, TxKind::Wrapped);
         inner.advance(&stmts[0], PgVersion::DEFAULT, &Schema::default(), None);
         explicit.leave_do(inner);
-        assert_eq!((explicit.kind, explicit.exclusive.len()), (TxKind::Wrapped, 1));
+        assert_eq!(
+            (explicit.kind, explicit.exclusive().count()),
+            (TxKind::Wrapped, 1)
+        );
+    }
+
+    #[test]
+    fn a_finding_states_the_lock_an_earlier_statement_took() {
+        use crate::lint::{fixture, lint_snippet, LintSettings};
+        let sql = "BEGIN;\nALTER TABLE users ADD COLUMN a int;\nCREATE INDEX i ON users (email);\nCOMMIT;\n\
+                   CREATE INDEX j ON users (email);";
+        let found = lint_snippet(fixture::SCHEMA, sql, &LintSettings::default());
+        let index: Vec<_> = found
+            .iter()
+            .filter(|f| f.rule.id == "create-index-non-concurrent")
+            .collect();
+        assert_eq!(index.len(), 2, "{found:#?}");
+        assert_eq!(index[0].lock, Some(LockMode::AccessExclusive));
+        assert_eq!(
+            index[0].held_since.map(|s| s.slice(sql)),
+            Some("ALTER TABLE users ADD COLUMN a int")
+        );
+        assert!(
+            index[0]
+                .message
+                .contains("already holds ACCESS EXCLUSIVE on users"),
+            "{}",
+            index[0].message
+        );
+        // After COMMIT the lock is gone.
+        assert_eq!(
+            (index[1].lock, index[1].held_since),
+            (Some(LockMode::Share), None)
+        );
+    }
+
+    #[test]
+    fn a_successful_not_null_column_proves_the_table_empty() {
+        use crate::lint::{fixture, lint_snippet, LintSettings, Severity};
+        let sql = "BEGIN;\nALTER TABLE users ADD COLUMN a int NOT NULL;\nCREATE INDEX i ON users (email);\nCOMMIT;\n\
+                   CREATE INDEX j ON users (email);";
+        let found = lint_snippet(fixture::SCHEMA, sql, &LintSettings::default());
+        let index: Vec<_> = found
+            .iter()
+            .filter(|f| f.rule.id == "create-index-non-concurrent")
+            .collect();
+        assert_eq!(index.len(), 2, "{found:#?}");
+        assert_eq!(index[0].severity, Severity::Info);
+        assert!(
+            index[0].message.contains("users is empty here"),
+            "{}",
+            index[0].message
+        );
+        let truncate = "BEGIN;\nTRUNCATE users;\nCREATE INDEX i ON users (email);\nCOMMIT;";
+        let after_truncate = lint_snippet(fixture::SCHEMA, truncate, &LintSettings::default());
+        let truncated = after_truncate
+            .iter()
+            .find(|f| f.rule.id == "create-index-non-concurrent")
+            .unwrap();
+        assert_eq!(truncated.severity, Severity::Info);
+        // The proof ends with the transaction; the ADD COLUMN itself stays an error.
+        assert_eq!(index[1].severity, Severity::Error);
+        assert!(found
+            .iter()
+            .any(|f| f.rule.id == "add-column-not-null-without-default" && f.severity == Severity::Error));
+    }
+
+    #[test]
+    fn settings_override_the_runner() {
+        let tx = |file, assume| TxState::new(file, assume).kind;
+        assert_eq!(tx(FileTransaction::Runner, None), TxKind::Wrapped);
+        assert_eq!(tx(FileTransaction::Runner, Some(false)), TxKind::Autocommit);
+        assert_eq!(tx(FileTransaction::Default, None), TxKind::Autocommit);
+        assert_eq!(tx(FileTransaction::Default, Some(true)), TxKind::Wrapped);
+        // A directive wins over both.
+        assert_eq!(tx(FileTransaction::NoTransaction, Some(true)), TxKind::Autocommit);
+        assert_eq!(tx(FileTransaction::Wrapped, Some(false)), TxKind::Wrapped);
     }
 
     #[test]

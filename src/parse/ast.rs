@@ -101,6 +101,7 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
                 verb: DmlVerb::Update,
                 table,
                 has_where: u.selection.is_some(),
+                bounded: bounded_columns(u.selection.as_ref()),
             }),
             None => StmtKind::Other { tag: "UPDATE".into() },
         },
@@ -216,9 +217,92 @@ fn delete(d: &sp::Delete) -> StmtKind {
             verb: DmlVerb::Delete,
             table,
             has_where: d.selection.is_some(),
+            bounded: bounded_columns(d.selection.as_ref()),
         }),
         None => StmtKind::Other { tag: "DELETE".into() },
     }
+}
+
+/// The columns a `WHERE` clause bounds (see [`Dml::bounded`]).
+fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
+    fn conjuncts<'e>(e: &'e sp::Expr, out: &mut Vec<&'e sp::Expr>) {
+        match e {
+            sp::Expr::BinaryOp {
+                left,
+                op: sp::BinaryOperator::And,
+                right,
+            } => {
+                conjuncts(left, out);
+                conjuncts(right, out);
+            }
+            sp::Expr::Nested(inner) => conjuncts(inner, out),
+            _ => out.push(e),
+        }
+    }
+    fn column(e: &sp::Expr) -> Option<Ident> {
+        match e {
+            sp::Expr::Identifier(i) => Some(ident(i)),
+            sp::Expr::CompoundIdentifier(parts) => parts.last().map(ident),
+            sp::Expr::Nested(inner) => column(inner),
+            _ => None,
+        }
+    }
+    let Some(selection) = selection else {
+        return Vec::new();
+    };
+    let mut parts = Vec::new();
+    conjuncts(selection, &mut parts);
+    let (mut bounded, mut lower, mut upper) = (Vec::new(), Vec::new(), Vec::new());
+    for part in parts {
+        use sp::BinaryOperator as Op;
+        match part {
+            sp::Expr::BinaryOp { left, op, right } => {
+                let (col, op) = match (column(left), column(right)) {
+                    // `a.id = b.id` (a join, a loop variable's field): either may be the key.
+                    (Some(l), Some(r)) if *op == Op::Eq => {
+                        bounded.extend([l, r]);
+                        continue;
+                    }
+                    (Some(c), None) => (c, op.clone()),
+                    // `5 < id` reads as `id > 5`.
+                    (None, Some(c)) => (
+                        c,
+                        match op {
+                            Op::Lt => Op::Gt,
+                            Op::LtEq => Op::GtEq,
+                            Op::Gt => Op::Lt,
+                            Op::GtEq => Op::LtEq,
+                            other => other.clone(),
+                        },
+                    ),
+                    _ => continue,
+                };
+                match op {
+                    Op::Eq => bounded.push(col),
+                    Op::Gt | Op::GtEq => lower.push(col),
+                    Op::Lt | Op::LtEq => upper.push(col),
+                    _ => {}
+                }
+            }
+            sp::Expr::AnyOp {
+                left,
+                compare_op: Op::Eq,
+                ..
+            } => bounded.extend(column(left)),
+            sp::Expr::In {
+                expr,
+                target: sp::InTarget::List(_),
+                negated: false,
+                ..
+            }
+            | sp::Expr::Between {
+                expr, negated: false, ..
+            } => bounded.extend(column(expr)),
+            _ => {}
+        }
+    }
+    bounded.extend(lower.into_iter().filter(|c| upper.contains(c)));
+    bounded
 }
 
 fn lock_mode(mode: &sp::LockTableMode) -> LockMode {

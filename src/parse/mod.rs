@@ -143,6 +143,15 @@ pub enum StmtKind {
     Rollback,
     /// `SET [LOCAL] name = value` (and `SET SESSION`).
     Set(SetVar),
+    /// `CREATE [OR REPLACE] FUNCTION|PROCEDURE` with a PL/pgSQL body that
+    /// `EXECUTE`s constant text: what those run when the routine is called
+    /// (other routines are [`StmtKind::Other`]).
+    CreateRoutine {
+        name: QualifiedName,
+        /// The body, read like a `DO` block's; `inner` holds only the
+        /// statements of its constant `EXECUTE`s.
+        block: DoBlock,
+    },
     /// `RESET name` / `RESET ALL`.
     Reset {
         name: Option<String>,
@@ -393,6 +402,11 @@ pub struct Dml {
     pub verb: DmlVerb,
     pub table: QualifiedName,
     pub has_where: bool,
+    /// The columns the `WHERE` clause bounds, in its top-level `AND`s: `c =
+    /// …` (both sides of `a = b`), `c = ANY (…)`, `c IN (list)`, `c BETWEEN … AND …`, or both a lower
+    /// and an upper comparison. Empty without a `WHERE`, or when an `OR` (or
+    /// anything else) is all it has.
+    pub bounded: Vec<Ident>,
 }
 
 /// Which data-changing statement.
@@ -535,6 +549,15 @@ pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
     if let StmtKind::Do(block) = &mut kind {
         block.body = block.body.map(|b| b.shift(statement.span.start));
         block.inner = plpgsql::do_body(text, block);
+    }
+    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE") {
+        if let Some((name, mut block)) = tokens::routine(sql) {
+            block.body = block.body.map(|b| b.shift(statement.span.start));
+            block.inner = plpgsql::executed(text, &block);
+            if !block.inner.statements.is_empty() {
+                kind = StmtKind::CreateRoutine { name, block };
+            }
+        }
     }
     Stmt {
         span: statement.span,

@@ -140,6 +140,20 @@ pub fn update_set(stmt: &str) -> Option<Span> {
     Some(Span::new(toks[first].span.start, toks[last].span.end))
 }
 
+/// In an `UPDATE` or `DELETE` statement: the span of the `WHERE` condition
+/// (after the top-level `WHERE`, to before `RETURNING` or the end).
+pub fn where_condition(stmt: &str) -> Option<Span> {
+    let toks = tokenize(stmt)?;
+    let top = top_level(&toks);
+    let at = top.iter().position(|&i| is_word(&toks[i], "WHERE"))?;
+    let first = *top.get(at + 1)?;
+    let last = match top[at + 1..].iter().find(|&&i| is_word(&toks[i], "RETURNING")) {
+        Some(&r) => r.checked_sub(1)?,
+        None => toks.len() - 1,
+    };
+    Some(Span::new(toks[first].span.start, toks[last].span.end))
+}
+
 /// In a `CREATE [UNIQUE] INDEX … ON [ONLY] table …` statement: the byte
 /// offset just after the table name (where `USING …` or the column list starts).
 pub fn after_index_table(stmt: &str) -> Option<usize> {

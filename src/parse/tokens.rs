@@ -497,6 +497,51 @@ fn do_block(c: &mut Cursor, sql: &str) -> Option<StmtKind> {
     }))
 }
 
+/// `CREATE [OR REPLACE] FUNCTION|PROCEDURE name … AS $$ … $$ … [LANGUAGE l]`:
+/// the routine's name, and its body as a [`DoBlock`] (span relative to
+/// `sql`, body not read yet).
+pub(super) fn routine(sql: &str) -> Option<(QualifiedName, DoBlock)> {
+    let toks = tokenize(sql)?;
+    let mut c = Cursor { toks: &toks, pos: 0 };
+    c.eat(&["CREATE"]);
+    c.eat(&["OR", "REPLACE"]);
+    if !(c.eat(&["FUNCTION"]) || c.eat(&["PROCEDURE"])) {
+        return None;
+    }
+    let name = c.name()?;
+    let mut language = "sql".to_string();
+    let mut body = None;
+    while !c.at_end() {
+        if c.eat(&["LANGUAGE"]) {
+            language = match c.peek() {
+                Some(Token::SingleQuotedString(l)) => {
+                    c.pos += 1;
+                    l.to_lowercase()
+                }
+                _ => c.ident()?.as_str().to_string(),
+            };
+            continue;
+        }
+        let tok = &c.toks[c.pos];
+        c.pos += 1;
+        if let Token::DollarQuotedString(d) = &tok.token {
+            let delimiter = d.tag.as_ref().map_or(2, |t| t.len() + 2);
+            let inner = Span::new(tok.span.start + delimiter, tok.span.end.saturating_sub(delimiter));
+            if inner.start <= inner.end && inner.end <= sql.len() {
+                body.get_or_insert(inner);
+            }
+        }
+    }
+    Some((
+        name,
+        DoBlock {
+            body,
+            language,
+            inner: Default::default(),
+        },
+    ))
+}
+
 fn vacuum(c: &mut Cursor) -> Option<StmtKind> {
     c.eat(&["VACUUM"]);
     let mut full = false;

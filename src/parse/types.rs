@@ -77,7 +77,13 @@ impl TypeName {
         }
         let words: Vec<&str> = text.split_whitespace().collect();
         let joined = words.join(" ");
-        let base = canonical(&joined).unwrap_or(&joined).to_string();
+        // `public.t` and `pg_catalog.t` name what `t` names on the default
+        // search_path (pg_dump qualifies every type that is not built in).
+        let joined = joined
+            .strip_prefix("public.")
+            .or_else(|| joined.strip_prefix("pg_catalog."))
+            .unwrap_or(&joined);
+        let base = canonical(joined).unwrap_or(joined).to_string();
         TypeName::new(base, modifiers, array)
     }
 
@@ -176,7 +182,9 @@ mod tests {
         );
         assert_eq!(TypeName::parse("NUMERIC(10, 2)").modifiers, vec![10, 2]);
         assert!(TypeName::parse("text[]").array);
-        assert_eq!(TypeName::parse("public.my_domain").base, "public.my_domain");
+        assert_eq!(TypeName::parse("public.my_domain").base, "my_domain");
+        assert_eq!(TypeName::parse("app.my_domain").base, "app.my_domain");
+        assert_eq!(TypeName::parse("pg_catalog.int4").base, "integer");
         assert!(TypeName::parse("BIGSERIAL").is_serial());
         assert_eq!(TypeName::parse("serial").storage().base, "integer");
     }

@@ -16,7 +16,7 @@ pub mod render;
 pub mod rewrites;
 pub mod sql;
 
-use crate::lint::{self, Finding, LintSettings, Severity, TxState};
+use crate::lint::{self, Finding, LintSettings, Severity};
 use crate::parse::{parse_source_indexed, AlterAction, Stmt, StmtKind};
 use crate::pg::{LockMode, PgVersion, QualifiedName};
 use crate::schema::Schema;
@@ -230,6 +230,10 @@ pub struct MigrationPlan {
     pub text: String,
     pub steps: Vec<Step>,
     pub statements: Vec<StatementPlan>,
+    /// Already applied to the database the plan was made against: context
+    /// only, not planned (its text is kept for drift checks).
+    #[serde(skip)]
+    pub applied: bool,
 }
 
 impl MigrationPlan {
@@ -341,69 +345,61 @@ impl Default for PlanSettings {
 /// assert!(plan.migrations[1].steps.iter().any(|s| s.kind == StepKind::Concurrent));
 /// ```
 pub fn plan(sources: Vec<Source>, settings: &PlanSettings) -> Plan {
-    // Each file is parsed once, for the linter and for the plan.
-    let mut linter = lint::Linter::new(&settings.lint);
-    let mut schema = Schema::default();
+    let driver = lint::Driver::new(&settings.lint, Schema::default());
+    plan_from(sources, |_| false, driver, settings)
+}
+
+/// Plans every migration, in history order, walking them with `driver`
+/// (which says what schema the history starts from and which files are
+/// deployed together). A source for which `applied` is true is already
+/// applied to that schema: it is kept, unplanned, for drift checks.
+pub fn plan_from(
+    sources: Vec<Source>,
+    applied: impl Fn(&Source) -> bool,
+    mut driver: lint::Driver,
+    settings: &PlanSettings,
+) -> Plan {
     let mut migrations = Vec::new();
-    for (file_index, source) in sources.into_iter().enumerate() {
-        let indexed = parse_source_indexed(&source);
-        let file = linter.file(source, &indexed);
-        let stmts: Vec<Stmt> = indexed.into_iter().map(|(_, stmt)| stmt).collect();
-        let mut builder = Builder::default();
-        let mut tx = TxState::new(file.source.transaction, settings.lint.assume_in_transaction);
-        let mut group = 0usize;
-        for stmt in &stmts {
-            let in_tx = tx.in_transaction();
-            if !in_tx {
-                group += 1;
-            }
-            // A `DO` block's findings include those of the statements in its body.
-            let is_do = matches!(stmt.kind, StmtKind::Do(_));
-            let findings: Vec<&Finding> = file
-                .findings
-                .iter()
-                .filter(|f| {
-                    f.span == stmt.span
-                        || is_do && stmt.span.start <= f.span.start && f.span.end <= stmt.span.end
-                })
-                .collect();
-            plan_statement(
-                stmt,
-                &findings,
-                &file.source.text,
-                &schema,
-                settings,
-                group,
-                &mut builder,
-            );
-            tx.advance(stmt, settings.lint.pg_version, &schema, Some(file_index));
-            if matches!(stmt.kind, StmtKind::Commit | StmtKind::Rollback) {
-                group += 1;
-            }
-            apply_to_schema(&mut schema, stmt, file_index);
+    for source in sources {
+        if applied(&source) {
+            migrations.push(MigrationPlan {
+                file: source.file,
+                text: source.text,
+                steps: Vec::new(),
+                statements: Vec::new(),
+                applied: true,
+            });
+            continue;
         }
+        let indexed = parse_source_indexed(&source);
+        let mut builder = Builder::default();
+        let mut group = 0usize;
+        let walked = driver.walk(source, &indexed, |source, visit| {
+            if !visit.tx.in_transaction() {
+                group += 1;
+            }
+            plan_statement(&visit, &source.text, settings, group, &mut builder);
+            if matches!(visit.stmt.kind, StmtKind::Commit | StmtKind::Rollback) {
+                group += 1;
+            }
+            Ok::<(), std::convert::Infallible>(())
+        });
+        let file = match walked {
+            Ok(file) => file,
+            Err(never) => match never {},
+        };
         builder.flush();
         migrations.push(MigrationPlan {
             file: file.source.file,
             text: file.source.text,
             steps: builder.steps,
             statements: builder.statements,
+            applied: false,
         });
     }
     Plan {
         pg_version: settings.lint.pg_version,
         migrations,
-    }
-}
-
-/// Moves the schema past `stmt`, and past the statements in its body when it
-/// is a `DO` block (as the linter does).
-fn apply_to_schema(schema: &mut Schema, stmt: &Stmt, file_index: usize) {
-    schema.apply(stmt, file_index);
-    if let StmtKind::Do(block) = &stmt.kind {
-        for inner in &block.inner.statements {
-            apply_to_schema(schema, inner, file_index);
-        }
     }
 }
 
@@ -455,25 +451,19 @@ fn blocks_apply(f: &Finding) -> bool {
     f.severity == Severity::Error
 }
 
-fn plan_statement(
-    stmt: &Stmt,
-    findings: &[&Finding],
-    text: &str,
-    schema: &Schema,
-    settings: &PlanSettings,
-    group: usize,
-    b: &mut Builder,
-) {
+fn plan_statement(visit: &lint::Visit, text: &str, settings: &PlanSettings, group: usize, b: &mut Builder) {
+    let (stmt, schema) = (visit.stmt, visit.schema);
     if matches!(stmt.kind, StmtKind::Begin | StmtKind::Commit | StmtKind::Rollback) {
         b.flush();
         return;
     }
     let pg = settings.lint.pg_version;
+    // Findings within the statement (style findings point at a column
+    // definition inside it).
+    let findings: Vec<&Finding> = visit.findings.iter().collect();
     // Findings on the statements inside a `DO` block: no rewrite can reach
     // them, so an error among them refuses the whole block.
-    let (findings, inner): (Vec<&Finding>, Vec<&Finding>) =
-        findings.iter().copied().partition(|f| f.span == stmt.span);
-    if let Some(finding) = inner.iter().find(|f| blocks_apply(f)) {
+    if let Some(finding) = visit.inner.iter().find(|f| blocks_apply(f)) {
         b.statements.push(StatementPlan {
             span: stmt.span,
             outcome: Outcome::Refused {
@@ -515,29 +505,31 @@ fn plan_statement(
                 for (index, _) in alter.actions.iter().enumerate() {
                     let action_findings: Vec<&&Finding> = findings
                         .iter()
-                        .filter(|f| f.action == Some(index) && blocks_apply(f))
+                        .filter(|f| f.covers(index) && blocks_apply(f))
                         .collect();
                     let Some(finding) = action_findings.first() else {
                         kept.push(spans[index]);
                         continue;
                     };
                     match rewrites::for_rule(finding.rule) {
-                        Some(rewrite) => match ctx(finding, Some(spans[index]), &rewrite.build) {
-                            Ok(new) => {
-                                flush_kept(&mut kept, alter, text, stmt.span, &mut out);
-                                out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
-                                outcome = merge(
-                                    outcome,
-                                    Outcome::Rewritten {
-                                        rule: finding.rule.id,
-                                    },
-                                );
+                        Some(rewrite) => {
+                            match ctx(&finding.for_action(index), Some(spans[index]), &rewrite.build) {
+                                Ok(new) => {
+                                    flush_kept(&mut kept, alter, text, stmt.span, &mut out);
+                                    out.extend(new.into_iter().map(|s| tag(s, finding.rule.id)));
+                                    outcome = merge(
+                                        outcome,
+                                        Outcome::Rewritten {
+                                            rule: finding.rule.id,
+                                        },
+                                    );
+                                }
+                                Err(refusal) => {
+                                    kept.push(spans[index]);
+                                    outcome = merge(outcome, refused(finding, Some(refusal)));
+                                }
                             }
-                            Err(refusal) => {
-                                kept.push(spans[index]);
-                                outcome = merge(outcome, refused(finding, Some(refusal)));
-                            }
-                        },
+                        }
                         None => {
                             kept.push(spans[index]);
                             outcome = merge(outcome, refused(finding, None));

@@ -2,20 +2,24 @@
 //!
 //! ```json
 //! {
+//!   "version": 2,
 //!   "findings": [
 //!     {
 //!       "rule": "set-not-null", "category": "lock", "severity": "error",
 //!       "file": "migrations/V12__email_required.sql",
 //!       "line": 3, "column": 1, "end_line": 3, "end_column": 50,
 //!       "message": "…", "help": "…" | null, "label": "…" | null,
-//!       "lock": "ACCESS EXCLUSIVE" | null,
+//!       "lock": "ACCESS EXCLUSIVE" | null, "lock_held_since_line": 2 | null,
 //!       "blocks": "reads-and-writes" | "writes" | "ddl-only" | "nothing" | null,
-//!       "table": "users" | null, "rewrite": true
+//!       "table": "users" | null, "plannable": true
 //!     }
 //!   ],
 //!   "summary": { "files": 2, "statements": 14, "errors": 1, "warnings": 0, "infos": 0 }
 //! }
 //! ```
+//!
+//! `docs/lint-json.md` documents every field and what changed from one
+//! [`VERSION`] to the next.
 //!
 //! Positions follow the convention of [`crate::report`]: 1-based, columns in
 //! characters, `end_line`/`end_column` exclusive. Pretty-printed, with a
@@ -27,9 +31,14 @@ use crate::pg::Blocks;
 use serde::Serialize;
 use std::io::{self, Write};
 
+/// The version of the document's layout: bumped when a field is renamed,
+/// removed or changes meaning (`docs/lint-json.md` lists the versions).
+pub(crate) const VERSION: u32 = 2;
+
 /// The whole document.
 #[derive(Serialize)]
 struct Report<'a> {
+    version: u32,
     findings: Vec<JsonFinding<'a>>,
     summary: &'a Summary,
 }
@@ -50,11 +59,14 @@ struct JsonFinding<'a> {
     label: Option<&'a str>,
     /// SQL spelling, e.g. `ACCESS EXCLUSIVE`.
     lock: Option<&'static str>,
+    /// The line of the earlier statement of the transaction that took `lock`.
+    lock_held_since_line: Option<usize>,
     /// Kebab-case, e.g. `reads-and-writes`.
     blocks: Option<Blocks>,
     /// As SQL would write it, quoted where needed.
     table: Option<String>,
-    rewrite: bool,
+    /// `migrate plan` rewrites what this rule flags into a safe form.
+    plannable: bool,
 }
 
 pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
@@ -64,7 +76,14 @@ pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Wr
         .zip(&paths)
         .flat_map(|(file, path)| file.findings.iter().map(move |l| json_finding(path, l)))
         .collect();
-    serde_json::to_writer_pretty(&mut *out, &Report { findings, summary })?;
+    serde_json::to_writer_pretty(
+        &mut *out,
+        &Report {
+            version: VERSION,
+            findings,
+            summary,
+        },
+    )?;
     writeln!(out)
 }
 
@@ -83,9 +102,10 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
         help: f.help.as_deref(),
         label: f.label.as_deref(),
         lock: f.lock.map(|m| m.sql_name()),
+        lock_held_since_line: l.held_since.map(|at| at.line),
         blocks: f.blocks(),
         table: f.table.as_ref().map(ToString::to_string),
-        rewrite: f.rule.rewritable,
+        plannable: f.rule.rewritable,
     }
 }
 
@@ -194,11 +214,11 @@ pub(crate) fn render_file(file: &FileView<'_>, mut written: usize, out: &mut dyn
     let path = file.path();
     let mut buf = Vec::with_capacity(1024);
     for l in &file.findings {
-        out.write_all(if written == 0 {
-            b"{\n  \"findings\": [\n    "
+        if written == 0 {
+            write!(out, "{{\n  \"version\": {VERSION},\n  \"findings\": [\n    ")?;
         } else {
-            b",\n    "
-        })?;
+            out.write_all(b",\n    ")?;
+        }
         write_nested(&json_finding(&path, l), 2, &mut buf, out)?;
         written += 1;
     }
@@ -207,11 +227,11 @@ pub(crate) fn render_file(file: &FileView<'_>, mut written: usize, out: &mut dyn
 
 /// Ends a streamed document: closes the findings and writes the summary.
 pub(crate) fn render_end(summary: &Summary, written: usize, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(if written == 0 {
-        b"{\n  \"findings\": [],\n"
+    if written == 0 {
+        write!(out, "{{\n  \"version\": {VERSION},\n  \"findings\": [],\n")?;
     } else {
-        b"\n  ],\n"
-    })?;
+        out.write_all(b"\n  ],\n")?;
+    }
     out.write_all(b"  \"summary\": ")?;
     write_nested(summary, 1, &mut Vec::new(), out)?;
     out.write_all(b"\n}\n")
@@ -251,8 +271,9 @@ mod tests {
             "message",
             "help",
             "lock",
+            "lock_held_since_line",
             "blocks",
-            "rewrite",
+            "plannable",
             "table",
         ] {
             assert!(first.get(key).is_some(), "missing {key}");
@@ -262,7 +283,9 @@ mod tests {
         assert_eq!(first["category"], "lock");
         assert_eq!(first["severity"], "error");
         assert_eq!(first["table"], "users");
-        assert_eq!(first["rewrite"], true);
+        assert_eq!(first["plannable"], true);
+        assert!(first.get("rewrite").is_none());
+        assert_eq!(doc["version"], super::VERSION);
         assert_eq!(findings[1]["blocks"], "writes");
         let no_lock = &findings[2];
         assert_eq!(no_lock["lock"], Value::Null);

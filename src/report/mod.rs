@@ -159,6 +159,9 @@ pub(crate) struct Located<'a> {
     pub finding: &'a Finding,
     pub start: Position,
     pub end: Position,
+    /// Where the statement that took the finding's lock starts, when an
+    /// earlier statement of the transaction took it.
+    pub held_since: Option<Position>,
 }
 
 fn located(outcome: &LintOutcome) -> Vec<FileView<'_>> {
@@ -176,6 +179,7 @@ fn view(lint: &FileLint) -> FileView<'_> {
             finding,
             start: index.position(finding.span.start),
             end: index.position(finding.span.end.max(finding.span.start)),
+            held_since: finding.held_since.map(|span| index.position(span.start)),
         })
         .collect();
     FileView {

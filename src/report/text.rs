@@ -161,7 +161,11 @@ fn finding(
     let eq = paint.paint(blue, "=");
     let mut note = |name: &str, body: &str| writeln!(out, "{pad} {eq} {}: {body}", paint.paint(bold, name));
     if let Some(lock) = f.lock {
-        note("lock", &format!("{lock} ({})", lock.blocks().describe()))?;
+        let since = match located.held_since {
+            Some(at) => format!(", held since line {} until the transaction ends", at.line),
+            None => String::new(),
+        };
+        note("lock", &format!("{lock} ({}){since}", lock.blocks().describe()))?;
     }
     if let Some(help) = help_text(f) {
         note("help", &help)?;

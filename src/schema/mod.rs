@@ -14,6 +14,7 @@
 //! answer with views ([`Table`]) and owned copies ([`Column`],
 //! [`TableConstraint`], [`Index`]) in the parser's own types.
 
+pub mod dump;
 mod names;
 
 use crate::parse::{AlterAction, ColumnDef, ConstraintKind, Stmt, StmtKind, TypeName};
@@ -33,24 +34,98 @@ struct Rel {
     name: Name,
 }
 
-/// A file index, or none (`u32::MAX`).
+/// Where an object came from: a file index, the database (`u32::MAX - 1`)
+/// or nowhere known (`u32::MAX`): see [`Origin`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct FileIndex(u32);
 
 impl FileIndex {
     const NONE: FileIndex = FileIndex(u32::MAX);
+    const DATABASE: FileIndex = FileIndex(u32::MAX - 1);
 
-    fn of(index: usize) -> FileIndex {
-        FileIndex(
-            u32::try_from(index)
-                .ok()
-                .filter(|&i| i != u32::MAX)
-                .expect("fewer than 4 billion files"),
-        )
+    fn of(origin: Origin) -> FileIndex {
+        match origin {
+            Origin::Database => FileIndex::DATABASE,
+            Origin::File(index) => FileIndex(
+                u32::try_from(index)
+                    .ok()
+                    .filter(|&i| i < u32::MAX - 1)
+                    .expect("fewer than 4 billion files"),
+            ),
+        }
     }
 
     fn get(self) -> Option<usize> {
-        (self != FileIndex::NONE).then_some(self.0 as usize)
+        self.origin().and_then(Origin::file)
+    }
+
+    fn origin(self) -> Option<Origin> {
+        match self {
+            FileIndex::NONE => None,
+            FileIndex::DATABASE => Some(Origin::Database),
+            FileIndex(i) => Some(Origin::File(i as usize)),
+        }
+    }
+}
+
+/// Where a table (or domain, or materialized view) in the model came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Origin {
+    /// The database's own schema, read from its catalog or from a schema
+    /// dump: it existed before the migrations and holds data.
+    Database,
+    /// Created by the file with this index in the history being walked.
+    File(usize),
+}
+
+impl Origin {
+    /// The file index, for an object a migration file created.
+    pub fn file(self) -> Option<usize> {
+        match self {
+            Origin::File(index) => Some(index),
+            Origin::Database => None,
+        }
+    }
+}
+
+/// How big a table is, as the catalog estimates it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct TableSize {
+    /// `pg_class.reltuples`; `None` when the table was never vacuumed or
+    /// analyzed (PostgreSQL 14+ says -1; older versions say 0 for both).
+    pub rows: Option<u64>,
+    /// Total bytes on disk: heap, indexes and TOAST.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for TableSize {
+    /// `~48.2M rows, 12 GB`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.rows {
+            Some(rows) => write!(
+                f,
+                "~{} rows, ",
+                human(rows as f64, 1000.0, &["", "k", "M", "G", "T"])
+            )?,
+            None => f.write_str("rows unknown (never analyzed), ")?,
+        }
+        let bytes = human(self.bytes as f64, 1024.0, &[" B", " kB", " MB", " GB", " TB"]);
+        f.write_str(&bytes)
+    }
+}
+
+/// `n` with one decimal and the unit of its magnitude (none below 10 of the first).
+fn human(n: f64, step: f64, units: &[&str]) -> String {
+    let mut value = n;
+    let mut unit = 0;
+    while value >= step && unit + 1 < units.len() {
+        value /= step;
+        unit += 1;
+    }
+    if unit == 0 || value >= 100.0 {
+        format!("{value:.0}{}", units[unit])
+    } else {
+        format!("{value:.1}{}", units[unit])
     }
 }
 
@@ -72,8 +147,8 @@ pub struct Schema {
     indexes: HashMap<Key, IndexData>,
     /// Domains the history created or altered.
     domains: HashMap<Key, Domain>,
-    /// Materialized views the history created → index of the file that created each.
-    matviews: HashMap<Key, usize>,
+    /// Materialized views → where each came from.
+    matviews: HashMap<Key, FileIndex>,
     /// Each distinct column type once; columns name it by position.
     types: Vec<TypeName>,
     type_ids: HashMap<TypeName, u32>,
@@ -107,20 +182,32 @@ impl Default for Schema {
 }
 
 /// A domain the history created or altered.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct Domain {
     /// Whether it carries a constraint.
     constrained: bool,
     /// The underlying type, when the history created the domain.
     base: Option<TypeName>,
-    /// Index of the file that created it; `None` when the history only altered it.
-    created_in: Option<usize>,
+    /// Where it was created; [`FileIndex::NONE`] when the history only altered it.
+    created_in: FileIndex,
+}
+
+impl Default for Domain {
+    fn default() -> Domain {
+        Domain {
+            constrained: false,
+            base: None,
+            created_in: FileIndex::NONE,
+        }
+    }
 }
 
 /// A table as stored.
 #[derive(Debug, Clone)]
 struct TableData {
     created_in: FileIndex,
+    /// Read from the catalog, for a table of the database.
+    size: Option<TableSize>,
     partitioned: bool,
     partition_of: Option<Rel>,
     columns: Vec<ColumnData>,
@@ -132,6 +219,7 @@ impl TableData {
     fn altered() -> TableData {
         TableData {
             created_in: FileIndex::NONE,
+            size: None,
             partitioned: false,
             partition_of: None,
             columns: Vec::new(),
@@ -236,10 +324,21 @@ pub struct Index {
 }
 
 impl<'a> Table<'a> {
-    /// Index of the file that created it; `None` for a table the history
-    /// only altered (created elsewhere).
+    /// Index of the file that created it; `None` for a table of the
+    /// database or one the history only altered (created elsewhere).
     pub fn created_in(&self) -> Option<usize> {
         self.data.created_in.get()
+    }
+
+    /// Where it came from; `None` for a table the history only altered
+    /// (created elsewhere, by something the model never saw).
+    pub fn origin(&self) -> Option<Origin> {
+        self.data.created_in.origin()
+    }
+
+    /// Its size, when it was read from the database's catalog.
+    pub fn size(&self) -> Option<TableSize> {
+        self.data.size
     }
 
     /// Declared `PARTITION BY`.
@@ -310,6 +409,11 @@ impl<'a> Table<'a> {
     }
 }
 
+/// Column names as a comma-separated list.
+fn join(idents: &[Ident]) -> String {
+    idents.iter().map(Ident::as_str).collect::<Vec<_>>().join(", ")
+}
+
 impl Schema {
     /// The table named `name`, if the history created or altered it.
     pub fn table(&self, name: &QualifiedName) -> Option<Table<'_>> {
@@ -375,12 +479,101 @@ impl Schema {
 
     /// Index of the file that created the domain `name`, if the history did.
     pub fn domain_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.domains.get(&self.find_key(name)?).and_then(|d| d.created_in)
+        self.domains
+            .get(&self.find_key(name)?)
+            .and_then(|d| d.created_in.get())
     }
 
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
-        self.matviews.get(&self.find_key(name)?).copied()
+        self.matviews.get(&self.find_key(name)?).and_then(|m| m.get())
+    }
+
+    /// Records the catalog's size estimate for `table` (a table of the model).
+    pub fn set_size(&mut self, table: &QualifiedName, size: TableSize) {
+        if let Some(data) = self.find_key(table).and_then(|key| self.tables.get_mut(&key)) {
+            data.size = Some(size);
+        }
+    }
+
+    /// Every fact the rules read, one line each, sorted: tables with their
+    /// columns (type, NOT NULL), primary key, constraints (kind, columns,
+    /// validated) and indexes (columns, unique, plain), partitions, domains
+    /// and materialized views. Names the database chose (an unnamed
+    /// constraint's or index's) are left out, so the model of a database,
+    /// of its dump and of the migrations that built it can be compared.
+    pub fn facts(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let key_text = |key: &Key| format!("{}.{}", self.names.get(key.0), self.names.get(key.1));
+        for (key, data) in &self.tables {
+            let t = Table { schema: self, data };
+            let table = key_text(key);
+            out.push(format!(
+                "table {table}{}",
+                if data.partitioned { " partitioned" } else { "" }
+            ));
+            if let Some(parent) = data.partition_of {
+                out.push(format!(
+                    "table {table} partition of {}",
+                    key_text(&self.resolved(parent))
+                ));
+            }
+            for c in &data.columns {
+                out.push(format!(
+                    "column {table}.{} {}{}",
+                    self.names.get(c.name),
+                    self.types[c.ty as usize],
+                    if c.not_null { " not null" } else { "" }
+                ));
+            }
+            if let Some(pk) = t.primary_key() {
+                out.push(format!("primary key {table} ({})", join(&pk)));
+            }
+            for c in t.constraints() {
+                let validated = if c.validated { "" } else { " not valid" };
+                let what = match &c.kind {
+                    ConstraintKind::Check { not_null_columns } => {
+                        format!("check not null ({})", join(not_null_columns))
+                    }
+                    ConstraintKind::ForeignKey { columns, references } => {
+                        let target = self
+                            .find_key(references)
+                            .map_or_else(|| references.to_string(), |k| key_text(&k));
+                        format!("foreign key ({}) references {target}", join(columns))
+                    }
+                    ConstraintKind::Unique { columns, .. } => format!("unique ({})", join(columns)),
+                    ConstraintKind::PrimaryKey { .. } | ConstraintKind::NotNull { .. } => continue,
+                    ConstraintKind::Exclusion => "exclusion".to_string(),
+                };
+                out.push(format!("constraint {table} {what}{validated}"));
+            }
+        }
+        for i in self.indexes.values() {
+            let on = key_text(&self.resolved(i.table));
+            out.push(format!(
+                "index on {on} ({}){}{}",
+                join(&self.idents(i.columns)),
+                if i.unique { " unique" } else { "" },
+                if i.simple { "" } else { " not plain" }
+            ));
+        }
+        for (key, d) in &self.domains {
+            out.push(format!(
+                "domain {}{}",
+                key_text(key),
+                if d.constrained { " constrained" } else { "" }
+            ));
+        }
+        for key in self.matviews.keys() {
+            out.push(format!("materialized view {}", key_text(key)));
+        }
+        out.sort();
+        out
+    }
+
+    /// The number of tables in the model.
+    pub fn table_count(&self) -> usize {
+        self.tables.len()
     }
 
     /// The partitions of `parent` the history created, by name.
@@ -526,11 +719,11 @@ impl Schema {
         id
     }
 
-    fn column_of(&mut self, def: &ColumnDef, file_index: usize) -> ColumnData {
+    fn column_of(&mut self, def: &ColumnDef, origin: Origin) -> ColumnData {
         ColumnData {
             name: self.names.intern(def.name.as_str()),
             ty: self.intern_type(def.ty.storage()),
-            added_in: FileIndex::of(file_index),
+            added_in: FileIndex::of(origin),
             not_null: def.not_null || def.primary_key,
             primary_key: def.primary_key,
         }
@@ -585,17 +778,30 @@ impl Schema {
 
     /// Applies one statement of the file with index `file_index`.
     pub fn apply(&mut self, stmt: &Stmt, file_index: usize) {
+        self.apply_from(stmt, Origin::File(file_index));
+    }
+
+    /// Applies one statement that comes from `origin`: a file of the
+    /// history, or the database's own schema (a dump, or the DDL the catalog
+    /// reader writes).
+    pub fn apply_from(&mut self, stmt: &Stmt, origin: Origin) {
+        let file_index = FileIndex::of(origin);
         // Here, between statements, every live list is in `tables` or `indexes`.
         if self.lists.len() > self.lists_limit {
             self.compact_lists();
         }
         match &stmt.kind {
             StmtKind::CreateTable(t) => {
-                if t.if_not_exists && self.table(&t.name).is_some() {
+                let existing = self.table(&t.name).and_then(|t| t.origin());
+                // The database's table stays the database's: a migration
+                // that creates it again fails there (or was applied before
+                // this history was adopted), and its rows are real.
+                if t.if_not_exists && existing.is_some()
+                    || existing == Some(Origin::Database) && origin != Origin::Database
+                {
                     return;
                 }
-                let columns: Vec<ColumnData> =
-                    t.columns.iter().map(|c| self.column_of(c, file_index)).collect();
+                let columns: Vec<ColumnData> = t.columns.iter().map(|c| self.column_of(c, origin)).collect();
                 let mut constraints: Vec<ConstraintData> = t
                     .columns
                     .iter()
@@ -620,7 +826,8 @@ impl Schema {
                 self.tables.insert(
                     key,
                     TableData {
-                        created_in: FileIndex::of(file_index),
+                        created_in: file_index,
+                        size: None,
                         partitioned: t.partitioned,
                         partition_of,
                         columns,
@@ -673,7 +880,7 @@ impl Schema {
                     Domain {
                         constrained: *has_check,
                         base: Some(base.clone()),
-                        created_in: Some(file_index),
+                        created_in: file_index,
                     },
                 );
             }
@@ -685,7 +892,7 @@ impl Schema {
             }
             StmtKind::AlterTable(a) => {
                 for action in &a.actions {
-                    self.alter(&a.table, action, file_index);
+                    self.alter(&a.table, action, origin);
                 }
             }
             _ => {}
@@ -768,7 +975,7 @@ impl Schema {
         self.indexes.insert(key, index);
     }
 
-    fn alter(&mut self, name: &QualifiedName, action: &AlterAction, file_index: usize) {
+    fn alter(&mut self, name: &QualifiedName, action: &AlterAction, origin: Origin) {
         match action {
             AlterAction::RenameTable { to } => {
                 let Some(old) = self.find_key(name) else {
@@ -786,6 +993,23 @@ impl Schema {
                         }
                     }
                     self.tables.insert(self.resolved(new), table);
+                }
+                return;
+            }
+            AlterAction::AttachPartition { partition } => {
+                let parent = self.intern_rel(name);
+                if let Some(key) = self.find_key(partition) {
+                    if let Some(table) = self.tables.get_mut(&key) {
+                        table.partition_of = Some(parent);
+                    }
+                }
+                return;
+            }
+            AlterAction::DetachPartition { partition, .. } => {
+                if let Some(key) = self.find_key(partition) {
+                    if let Some(table) = self.tables.get_mut(&key) {
+                        table.partition_of = None;
+                    }
                 }
                 return;
             }
@@ -821,7 +1045,7 @@ impl Schema {
         };
         let added = match added {
             Some(def) if !exists(self) => {
-                let column = self.column_of(def, file_index);
+                let column = self.column_of(def, origin);
                 Some((column, self.inline_foreign_key(def)))
             }
             _ => None,

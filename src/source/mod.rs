@@ -116,19 +116,125 @@ pub enum DiscoveryWarning {
     },
 }
 
-/// How the runner executes a file, as its directives say.
+/// How the runner executes a file, as its directives say, or else as the
+/// runner its layout names does by default ([`Runner`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FileTransaction {
-    /// No directive: the linter's settings decide (`--assume-in-transaction`).
+    /// No directive and no runner known: the linter's settings decide
+    /// (`--assume-in-transaction`).
     #[default]
     Default,
+    /// No directive: the runner the layout names runs the file in one
+    /// transaction ([`Runner::transaction`]); the linter's settings can say
+    /// otherwise (config `assume_in_transaction: false`).
+    Runner,
     /// The tool that runs this file wraps it in one transaction
     /// (`-- migrate:transaction` or the runner's default).
     Wrapped,
     /// The file must run outside a transaction: goose `-- +goose NO TRANSACTION`,
     /// dbmate `transaction:false`, sqlx `-- no-transaction`, or a `.autocommit.` name.
     NoTransaction,
+}
+
+/// The tool a migration file is written for, as its layout tells: what
+/// decides how its statements are grouped into transactions when no
+/// directive says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Runner {
+    /// A file named on the command line, or a name no layout matches.
+    Unknown,
+    /// A runner that wraps each file in one transaction unless a directive
+    /// says otherwise: refinery and Flyway (`V{n}__{name}.sql`; Flyway runs
+    /// a file holding `CONCURRENTLY` or `VACUUM` outside a transaction, see
+    /// [`Runner::transaction`]), diesel
+    /// (`{version}_{name}/up.sql`, unless its `metadata.toml` says
+    /// `run_in_transaction = false`), sqlx (`{n}_{name}.sql`), dbmate
+    /// (`-- migrate:up`), goose (`-- +goose Up`).
+    WrapsEachFile,
+    /// A runner that sends the whole file as one query: golang-migrate
+    /// (`{n}_{name}.up.sql`) and Prisma (`{timestamp}_{name}/migration.sql`).
+    /// PostgreSQL runs a query of several statements as one implicit
+    /// transaction, so `CREATE INDEX CONCURRENTLY` fails there unless it is
+    /// the only statement of its file.
+    OneQuery,
+}
+
+impl Runner {
+    /// The runner `file` is written for, given whether its text carries goose
+    /// or dbmate section markers.
+    pub fn of(file: &MigrationFile, has_sections: bool) -> Runner {
+        match file.scheme {
+            NamingScheme::Versioned | NamingScheme::Diesel => Runner::WrapsEachFile,
+            NamingScheme::Prisma => Runner::OneQuery,
+            NamingScheme::Numbered if has_sections => Runner::WrapsEachFile,
+            NamingScheme::Numbered => {
+                let name = file
+                    .path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_ascii_lowercase());
+                // sqlx's reversible layout is `.up.sql` too, and wraps: for a file
+                // of several statements both give one transaction.
+                if name.is_some_and(|n| n.ends_with(".up.sql")) {
+                    Runner::OneQuery
+                } else {
+                    Runner::WrapsEachFile
+                }
+            }
+            NamingScheme::Explicit | NamingScheme::Unrecognized => Runner::Unknown,
+        }
+    }
+
+    /// How this runner runs `file`, of `statements` statements (texts), when
+    /// it has no transaction directive.
+    pub fn transaction<'t>(
+        self,
+        file: &MigrationFile,
+        statements: impl ExactSizeIterator<Item = &'t str>,
+    ) -> FileTransaction {
+        let count = statements.len();
+        match self {
+            Runner::Unknown => FileTransaction::Default,
+            // Flyway runs a file holding a statement that cannot run in a
+            // transaction without one (or refuses a file that mixes them,
+            // unless `mixed` is set): left to the settings, like a file of
+            // unknown origin.
+            Runner::WrapsEachFile
+                if file.scheme == NamingScheme::Versioned
+                    && statements.into_iter().any(flyway_non_transactional) =>
+            {
+                FileTransaction::Default
+            }
+            Runner::WrapsEachFile => FileTransaction::Runner,
+            Runner::OneQuery if count > 1 => FileTransaction::Runner,
+            // One statement sent alone runs in autocommit.
+            Runner::OneQuery => FileTransaction::Default,
+        }
+    }
+
+    /// How the runner groups statements, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Runner::Unknown => "the file runs statement by statement",
+            Runner::WrapsEachFile => "the runner wraps the file in one transaction",
+            Runner::OneQuery => {
+                "the runner sends the file as one query, which PostgreSQL runs as one transaction"
+            }
+        }
+    }
+}
+
+/// Whether Flyway runs `sql` outside a transaction: `CREATE`/`DROP`/`REINDEX`
+/// … `CONCURRENTLY` and `VACUUM` (its PostgreSQL parser's
+/// `detectCanExecuteInTransaction`).
+fn flyway_non_transactional(sql: &str) -> bool {
+    let mut words = sql.split_whitespace().map(str::to_ascii_uppercase);
+    match words.next().as_deref() {
+        Some("VACUUM") => true,
+        Some("CREATE" | "DROP" | "REINDEX") => words.take(4).any(|w| w == "CONCURRENTLY"),
+        _ => false,
+    }
 }
 
 /// Whether a directive applies to the next statement or to the whole file.
@@ -196,6 +302,8 @@ pub struct Source {
     pub ignores: Vec<Ignore>,
     /// How the file is meant to be run.
     pub transaction: FileTransaction,
+    /// The tool the file's layout is written for.
+    pub runner: Runner,
     /// Problems found while splitting.
     pub problems: Vec<SourceProblem>,
 }
@@ -246,7 +354,27 @@ pub fn read(file: MigrationFile) -> Result<Source, Error> {
             });
         }
     };
-    Ok(from_text(file, text))
+    let diesel_autocommit = file.scheme == NamingScheme::Diesel && diesel_outside_transaction(&file.path);
+    let mut source = from_text(file, text);
+    if diesel_autocommit && source.transaction == FileTransaction::Runner {
+        source.transaction = FileTransaction::NoTransaction;
+    }
+    Ok(source)
+}
+
+/// Whether the `metadata.toml` next to a diesel `up.sql` says
+/// `run_in_transaction = false`.
+fn diesel_outside_transaction(up: &Path) -> bool {
+    let Some(dir) = up.parent() else {
+        return false;
+    };
+    std::fs::read_to_string(dir.join("metadata.toml")).is_ok_and(|toml| {
+        toml.lines().any(|line| {
+            let line = line.split('#').next().unwrap_or("");
+            let compact: String = line.chars().filter(|c| !c.is_whitespace()).collect();
+            compact == "run_in_transaction=false"
+        })
+    })
 }
 
 pub(crate) fn io_error(path: &Path, source: std::io::Error) -> Error {
@@ -299,12 +427,125 @@ pub fn from_text(file: MigrationFile, mut text: String) -> Source {
         }
     }
     let ignores = directives.resolve_ignores(&statements);
+    let runner = Runner::of(&file, !directives.up.is_empty());
+    if transaction == FileTransaction::Default {
+        transaction = runner.transaction(&file, statements.iter().map(|s| s.span.slice(&text)));
+    }
     Source {
         file,
         text,
         statements,
         ignores,
         transaction,
+        runner,
         problems,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{from_text, FileTransaction, MigrationFile, NamingScheme, Runner};
+
+    fn source_at(path: &str, scheme: NamingScheme, text: &str) -> super::Source {
+        let file = MigrationFile {
+            path: path.into(),
+            version: None,
+            name: "x".into(),
+            scheme,
+        };
+        from_text(file, text.into())
+    }
+
+    #[test]
+    fn the_layout_names_the_runner_and_its_transaction() {
+        use FileTransaction::{Default, NoTransaction, Runner as ByRunner};
+        use NamingScheme::*;
+        let two = "ALTER TABLE t ADD COLUMN a int;\nCREATE INDEX i ON t (a);";
+        let cases = [
+            ("V2__x.sql", Versioned, two, Runner::WrapsEachFile, ByRunner),
+            (
+                "2020-01-01-000000_x/up.sql",
+                Diesel,
+                two,
+                Runner::WrapsEachFile,
+                ByRunner,
+            ),
+            ("2_x.sql", Numbered, two, Runner::WrapsEachFile, ByRunner),
+            (
+                "2_x.sql",
+                Numbered,
+                "-- +goose Up\nSELECT 1;",
+                Runner::WrapsEachFile,
+                ByRunner,
+            ),
+            (
+                "2_x.sql",
+                Numbered,
+                "-- +goose NO TRANSACTION\n-- +goose Up\nSELECT 1;",
+                Runner::WrapsEachFile,
+                NoTransaction,
+            ),
+            ("2_x.up.sql", Numbered, two, Runner::OneQuery, ByRunner),
+            // One statement sent alone is not in a transaction block.
+            (
+                "2_x.up.sql",
+                Numbered,
+                "CREATE INDEX CONCURRENTLY i ON t (a);",
+                Runner::OneQuery,
+                Default,
+            ),
+            ("2_x/migration.sql", Prisma, two, Runner::OneQuery, ByRunner),
+            ("x.sql", Explicit, two, Runner::Unknown, Default),
+            ("x.sql", Unrecognized, two, Runner::Unknown, Default),
+            // Flyway runs a file with CONCURRENTLY outside a transaction.
+            (
+                "V3__x.sql",
+                Versioned,
+                "SELECT 1;\nCREATE UNIQUE INDEX CONCURRENTLY i ON t (a);",
+                Runner::WrapsEachFile,
+                Default,
+            ),
+            (
+                "V3__x.autocommit.sql",
+                Versioned,
+                two,
+                Runner::WrapsEachFile,
+                NoTransaction,
+            ),
+        ];
+        for (path, scheme, text, runner, transaction) in cases {
+            let source = source_at(path, scheme, text);
+            assert_eq!(
+                (source.runner, source.transaction),
+                (runner, transaction),
+                "{path}: {text}"
+            );
+        }
+    }
+
+    #[test]
+    fn diesel_metadata_can_turn_the_transaction_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let migration = dir.path().join("2020-01-01-000000_x");
+        std::fs::create_dir(&migration).unwrap();
+        let up = migration.join("up.sql");
+        std::fs::write(&up, "CREATE INDEX CONCURRENTLY i ON t (a);\nSELECT 1;").unwrap();
+        let read = || {
+            super::read(MigrationFile {
+                path: up.clone(),
+                version: None,
+                name: "x".into(),
+                scheme: NamingScheme::Diesel,
+            })
+            .unwrap()
+            .transaction
+        };
+        assert_eq!(read(), FileTransaction::Runner);
+        std::fs::write(
+            migration.join("metadata.toml"),
+            "run_in_transaction = false # builds concurrently\n",
+        )
+        .unwrap();
+        assert_eq!(read(), FileTransaction::NoTransaction);
     }
 }

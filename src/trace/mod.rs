@@ -25,8 +25,8 @@ pub mod compare;
 pub mod observe;
 pub mod render;
 
-use crate::lint::{lint, Finding, LintSettings, TxState};
-use crate::parse::{parse_source, StmtKind};
+use crate::lint::{Driver, Finding, LintSettings, Visit};
+use crate::parse::{parse_source_indexed, StmtKind};
 use crate::pg::{LockMode, PgVersion};
 use crate::schema::Schema;
 use crate::source::{Source, Span};
@@ -260,12 +260,27 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
         pg_version,
         ..settings.lint.clone()
     };
-    let linted = lint(sources, &lint_settings);
-    let mut files = Vec::with_capacity(linted.files.len());
-    for file in linted.files {
+    // The trace database starts empty (a given one is the caller's business).
+    let mut driver = Driver::new(&lint_settings, Schema::default());
+    let mut files = Vec::with_capacity(sources.len());
+    for source in sources {
         let fills = observe::fill_empty_tables(session.client(), settings.rows)
             .map_err(|e| setup("filling tables with rows", &e))?;
-        let statements = trace_file(&mut session, &file.source, &file.findings, &lint_settings)?;
+        let stmts = parse_source_indexed(&source);
+        let mut statements = Vec::new();
+        let mut block = Vec::new();
+        let start = session.relations().map_err(|e| setup("listing relations", &e))?;
+        let preexisting: Vec<Key> = start.values().map(|r| r.key.clone()).collect();
+        let file = driver.walk(source, &stmts, |source, visit| {
+            statements.push(trace_statement(
+                &mut session,
+                source,
+                &visit,
+                &mut block,
+                &preexisting,
+            )?);
+            Ok::<(), TraceError>(())
+        })?;
         files.push(FileTrace {
             source: file.source,
             fills,
@@ -307,122 +322,113 @@ fn needs_autocommit(kind: &StmtKind) -> bool {
     }
 }
 
-fn trace_file(
+/// Runs one statement of `source` and compares what PostgreSQL did with
+/// what lint said of it. `block` holds the locks the statements of the
+/// current transaction block took so far.
+fn trace_statement(
     session: &mut Session,
     source: &Source,
-    findings: &[Finding],
-    lint: &LintSettings,
-) -> Result<Vec<StatementTrace>, TraceError> {
+    visit: &Visit,
+    block: &mut Vec<SeenLock>,
+    preexisting: &[Key],
+) -> Result<StatementTrace, TraceError> {
+    let stmt = visit.stmt;
     let measure = |span: Span, e: postgres::Error| TraceError::Measure {
         path: source.file.path.clone(),
         offset: span.start,
         message: error_text(&e),
     };
-    let start = session.relations().map_err(|e| setup("listing relations", &e))?;
-    let preexisting: Vec<Key> = start.values().map(|r| r.key.clone()).collect();
-    let mut tx = TxState::new(source.transaction, lint.assume_in_transaction);
-    let mut block: Vec<SeenLock> = Vec::new();
-    let mut out = Vec::new();
-    for stmt in parse_source(source) {
-        let mine: Vec<&Finding> = findings
-            .iter()
-            .filter(|f| f.span.start >= stmt.span.start && f.span.end <= stmt.span.end)
-            .collect();
-        let claims = mine
-            .iter()
-            .map(|f| Claim {
-                rule: f.rule.id,
-                lock: f.lock,
-                table: f.table.as_ref().map(ToString::to_string),
-            })
-            .collect();
-        let skip = match stmt.kind {
-            StmtKind::Begin | StmtKind::Commit | StmtKind::Rollback => Some(Skip::TransactionControl),
-            StmtKind::PsqlMeta => Some(Skip::PsqlMeta),
-            _ => None,
-        };
-        let in_block = tx.in_transaction() && skip.is_none();
-        tx.advance(&stmt, lint.pg_version, &Schema::default(), None);
-        if !tx.in_transaction() {
-            block.clear();
-        }
-        if let Some(skip) = skip {
-            out.push(StatementTrace {
-                span: stmt.span,
-                execution: Err(skip),
-                locks: Vec::new(),
-                rewrites: Vec::new(),
-                duration: Duration::ZERO,
-                error: None,
-                notes: Vec::new(),
-                claims,
-                discrepancies: Vec::new(),
-            });
-            continue;
-        }
-        let sql = stmt.span.slice(&source.text);
-        let run = session
-            .run(sql, needs_autocommit(&stmt.kind))
-            .map_err(|e| measure(stmt.span, e))?;
-        let name_of = |oid: &u32| run.before.get(oid).or_else(|| run.after.get(oid));
-        // By name: a relation dropped and created again has two OIDs.
-        let mut by_key: BTreeMap<Key, LockMode> = BTreeMap::new();
-        for (oid, mode) in &run.locks {
-            if let Some(relation) = name_of(oid) {
-                let held = by_key.entry(relation.key.clone()).or_insert(*mode);
-                *held = (*held).max(*mode);
-            }
-        }
-        let seen: Vec<SeenLock> = by_key
-            .into_iter()
-            .map(|(relation, mode)| SeenLock { relation, mode })
-            .collect();
-        let rewrites = rewritten(&run.before, &run.after);
-        if in_block {
-            block.extend(seen.iter().cloned());
-        }
-        let discrepancies = if run.error.is_some() {
-            Vec::new()
-        } else {
-            let facts = Facts {
-                locks: seen.clone(),
-                block: block.clone(),
-                rewrites: rewrites.clone(),
-                sampled: run.execution == Execution::Autocommit,
-                preexisting: preexisting.clone(),
-            };
-            compare::discrepancies(&facts, &mine, &observe::display_name)
-        };
-        let mut locks: Vec<ObservedLock> = seen
-            .iter()
-            .map(|l| ObservedLock {
-                relation: observe::display_name(&l.relation),
-                mode: l.mode,
-            })
-            .collect();
-        locks.sort_by(|a, b| b.mode.cmp(&a.mode).then_with(|| a.relation.cmp(&b.relation)));
-        out.push(StatementTrace {
+    let claims = visit
+        .findings
+        .iter()
+        .chain(visit.inner)
+        .map(|f| Claim {
+            rule: f.rule.id,
+            lock: f.lock,
+            table: f.table.as_ref().map(ToString::to_string),
+        })
+        .collect();
+    let skip = match stmt.kind {
+        StmtKind::Begin | StmtKind::Commit | StmtKind::Rollback => Some(Skip::TransactionControl),
+        StmtKind::PsqlMeta => Some(Skip::PsqlMeta),
+        _ => None,
+    };
+    // A statement outside a transaction block starts a new one.
+    if !visit.tx.in_transaction() {
+        block.clear();
+    }
+    let in_block = visit.tx.in_transaction() && skip.is_none();
+    if let Some(skip) = skip {
+        return Ok(StatementTrace {
             span: stmt.span,
-            execution: Ok(run.execution),
-            locks,
-            rewrites: rewrites
-                .iter()
-                .map(|r| observe::display_name(&r.relation))
-                .collect(),
-            duration: run.elapsed,
-            error: run.error,
-            notes: run.notes,
+            execution: Err(skip),
+            locks: Vec::new(),
+            rewrites: Vec::new(),
+            duration: Duration::ZERO,
+            error: None,
+            notes: Vec::new(),
             claims,
-            discrepancies,
+            discrepancies: Vec::new(),
         });
     }
-    Ok(out)
+    let sql = stmt.span.slice(&source.text);
+    let run = session
+        .run(sql, needs_autocommit(&stmt.kind))
+        .map_err(|e| measure(stmt.span, e))?;
+    let name_of = |oid: &u32| run.before.get(oid).or_else(|| run.after.get(oid));
+    // By name: a relation dropped and created again has two OIDs.
+    let mut by_key: BTreeMap<Key, LockMode> = BTreeMap::new();
+    for (oid, mode) in &run.locks {
+        if let Some(relation) = name_of(oid) {
+            let held = by_key.entry(relation.key.clone()).or_insert(*mode);
+            *held = (*held).max(*mode);
+        }
+    }
+    let seen: Vec<SeenLock> = by_key
+        .into_iter()
+        .map(|(relation, mode)| SeenLock { relation, mode })
+        .collect();
+    let rewrites = rewritten(&run.before, &run.after);
+    if in_block {
+        block.extend(seen.iter().cloned());
+    }
+    let discrepancies = if run.error.is_some() {
+        Vec::new()
+    } else {
+        let mine: Vec<&Finding> = visit.findings.iter().chain(visit.inner).collect();
+        let facts = Facts {
+            locks: seen.clone(),
+            block: block.clone(),
+            rewrites: rewrites.clone(),
+            sampled: run.execution == Execution::Autocommit,
+            preexisting: preexisting.to_vec(),
+        };
+        compare::discrepancies(&facts, &mine, &observe::display_name)
+    };
+    let mut locks: Vec<ObservedLock> = seen
+        .iter()
+        .map(|l| ObservedLock {
+            relation: observe::display_name(&l.relation),
+            mode: l.mode,
+        })
+        .collect();
+    locks.sort_by(|a, b| b.mode.cmp(&a.mode).then_with(|| a.relation.cmp(&b.relation)));
+    Ok(StatementTrace {
+        span: stmt.span,
+        execution: Ok(run.execution),
+        locks,
+        rewrites: rewrites
+            .iter()
+            .map(|r| observe::display_name(&r.relation))
+            .collect(),
+        duration: run.elapsed,
+        error: run.error,
+        notes: run.notes,
+        claims,
+        discrepancies,
+    })
 }
 
-/// Relations whose storage was replaced: present before and after with a
-/// new filenode, or dropped and created again under the same name (an index
-/// that `ALTER COLUMN … TYPE` rebuilds gets a new OID). Each comes with its
-/// table (an index's table is looked up by OID in `before`).
 fn rewritten(before: &Relations, after: &Relations) -> Vec<SeenRewrite> {
     let owners: BTreeMap<u32, &Key> = before.iter().map(|(oid, r)| (*oid, &r.key)).collect();
     before

@@ -90,3 +90,11 @@ pub fn scalar(db: &TestDb, sql: &str) -> String {
         .unwrap_or_else(|e| panic!("{sql}: {}", super::error_text(&e)));
     row.get::<_, Option<String>>(0).unwrap_or_default()
 }
+
+/// Applies the migrations in `dir` up to `version` as a deploy of their
+/// own, so the tables they create hold data when the next ones are deployed
+/// (a deploy's own new tables are empty and take plain DDL).
+pub fn existing(dir: &Path, db: &TestDb, version: &str) {
+    let out = migrate(dir, &db.url, &["apply", "--target", version]);
+    assert_exit(&out, 0);
+}

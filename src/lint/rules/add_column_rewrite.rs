@@ -1,6 +1,6 @@
 //! `add-column-rewrite`: `ADD COLUMN` forms that rewrite the whole table under ACCESS EXCLUSIVE.
 
-use crate::lint::{Category, Finding, LintContext, Rule, Severity};
+use crate::lint::{and_list, Category, Finding, LintContext, Rule, Severity};
 use crate::parse::{AlterAction, ColumnDef, Generated, Stmt, Volatility};
 use crate::pg::{LockMode, PgVersion};
 
@@ -76,35 +76,65 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
+    // (subcommand, column, why it rewrites)
+    let mut found: Vec<(usize, String, String)> = Vec::new();
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AddColumn { column, .. } = action else {
             continue;
         };
         let domain = cx.schema.is_constrained_domain(&column.ty.base);
-        let Some(reason) = rewrite_reason(column, cx.pg_version(), domain) else {
-            continue;
-        };
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!(
-                    "adding {} rewrites {} under ACCESS EXCLUSIVE, blocking reads and writes: {reason}",
-                    column.name, alter.table
-                ),
-            )
-            .table(&alter.table)
-            .action(index)
-            .label("the whole table is rewritten")
-            .help("add the column without the default, SET DEFAULT, then backfill in batches"),
-        );
+        if let Some(reason) = rewrite_reason(column, cx.pg_version(), domain) {
+            found.push((index, column.name.to_string(), reason));
+        }
     }
+    if found.is_empty() {
+        return;
+    }
+    let indexes: Vec<usize> = found.iter().map(|(i, _, _)| *i).collect();
+    let columns: Vec<String> = found.iter().map(|(_, c, _)| c.clone()).collect();
+    let mut reasons: Vec<&str> = Vec::new();
+    for (_, _, reason) in &found {
+        if !reasons.contains(&reason.as_str()) {
+            reasons.push(reason);
+        }
+    }
+    out.push(
+        Finding::new(
+            &RULE,
+            stmt.span,
+            format!(
+                "adding {} rewrites {} under ACCESS EXCLUSIVE, blocking reads and writes: {}",
+                and_list(&columns),
+                alter.table,
+                reasons.join("; ")
+            ),
+        )
+        .table(&alter.table)
+        .actions(&indexes)
+        .label("the whole table is rewritten")
+        .help("add the column without the default, SET DEFAULT, then backfill in batches"),
+    );
 }
 
 #[cfg(test)]
 mod tests {
     use super::RULE;
     use crate::lint::testing::{assert_clean, assert_flags, findings_at};
+
+    #[test]
+    fn one_finding_names_every_column_of_the_statement() {
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN a uuid DEFAULT gen_random_uuid(), ADD COLUMN b text, \
+             ADD COLUMN c uuid DEFAULT gen_random_uuid();",
+        );
+        assert!(
+            f.message.starts_with("adding a and c rewrites users"),
+            "{}",
+            f.message
+        );
+        assert!(f.covers(0) && !f.covers(1) && f.covers(2));
+    }
 
     #[test]
     fn flags_volatile_defaults() {

@@ -41,7 +41,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     };
     if domain.action != (DomainAction::AddConstraint { not_valid: false })
-        || cx.schema.domain_created_in(&domain.name) == Some(cx.file_index)
+        || cx.in_this_deploy(cx.schema.domain_created_in(&domain.name))
     {
         return;
     }

@@ -1,6 +1,6 @@
 //! `change-column-type`: `ALTER COLUMN … TYPE` that rewrites the table under ACCESS EXCLUSIVE.
 
-use crate::lint::{Category, Finding, LintContext, Rule, Severity};
+use crate::lint::{and_list, Category, Finding, LintContext, Rule, Severity};
 use crate::parse::{AlterAction, Stmt, TypeName};
 use crate::pg::LockMode;
 
@@ -14,8 +14,11 @@ pub(crate) static RULE: Rule = Rule {
 Flags `ALTER TABLE … ALTER COLUMN … TYPE` on an existing table, unless the schema model proves the \
 change binary-coercible: `varchar(n)` → `varchar(m ≥ n)`, `varchar` or `text`; `text` → `varchar`; \
 `numeric(p,s)` → `numeric(p' ≥ p, s)` or `numeric`; a precision increase of `timestamp`, \
-`timestamptz`, `time` or `interval`; `cidr` → `inet`. When the old type is unknown (the column was \
-not created by the linted history) the finding says so.\n\n\
+`timestamptz`, `time` or `interval`; `bit varying(n)` → `bit varying(m ≥ n)`; `cidr` → `inet`. \
+`int` → `bigint` and every other change rewrites. When the old type is unknown (the column was not \
+created by the linted history) the finding is a warning that says so: lint against the real schema \
+(`--database-url`, or `--schema` with a dump) to make it exact. One finding per statement names \
+every column it changes.\n\n\
 ### Why is this bad?\n\
 Any other change rewrites the table and rebuilds every index under ACCESS EXCLUSIVE. A `USING` \
 clause always rewrites.\n\n\
@@ -81,6 +84,10 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     };
     let table = cx.table(&alter.table);
+    // (subcommand, what makes it rewrite) and (subcommand, column) of the
+    // changes whose old type the history does not know.
+    let mut rewrites: Vec<(usize, (String, String))> = Vec::new();
+    let mut unknown: Vec<(usize, String)> = Vec::new();
     for (index, action) in alter.actions.iter().enumerate() {
         let AlterAction::AlterType { column, ty, using } = action else {
             continue;
@@ -106,22 +113,63 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
                 format!("{old} → {ty} rewrites unless the session TimeZone is UTC (PostgreSQL 12+), and always rebuilds its indexes")
             }
             Some(old) => format!("{old} → {ty} is not binary-coercible"),
-            None => format!("the old type of {column} is unknown, so a rewrite to {ty} cannot be ruled out"),
+            None if using.is_some() => format!("a USING clause always rewrites ({column} → {ty})"),
+            None => {
+                unknown.push((index, format!("{column} → {ty}")));
+                continue;
+            }
+        };
+        rewrites.push((index, (column.to_string(), detail)));
+    }
+    let (indexes, details): (Vec<usize>, Vec<(String, String)>) = rewrites.into_iter().unzip();
+    if !indexes.is_empty() {
+        let (columns, why) = match details.as_slice() {
+            [(column, detail)] => (format!("{}.{column}", alter.table), detail.clone()),
+            _ => {
+                let columns: Vec<String> = details.iter().map(|(c, _)| c.clone()).collect();
+                let why: Vec<String> = details.iter().map(|(c, d)| format!("{c}: {d}")).collect();
+                (
+                    format!("{} columns {}", alter.table, and_list(&columns)),
+                    why.join("; "),
+                )
+            }
         };
         out.push(
             Finding::new(
                 &RULE,
                 stmt.span,
                 format!(
-                    "changing the type of {}.{column} rewrites the table under ACCESS EXCLUSIVE, blocking reads and writes: {detail}",
-                    alter.table
+                    "changing the type of {columns} rewrites the table under ACCESS EXCLUSIVE, blocking reads and writes: {why}"
                 ),
             )
             .table(&alter.table)
-                .action(index)
+            .actions(&indexes)
             .label("the table and its indexes are rewritten")
             .help("swap in a new column (sync trigger, batched backfill, short rename)"),
         );
+    }
+    let (indexes, changes): (Vec<usize>, Vec<String>) = unknown.into_iter().unzip();
+    if !indexes.is_empty() {
+        let mut finding = Finding::new(
+            &RULE,
+            stmt.span,
+            format!(
+                "the old type of {} is unknown to the history, so whether {} is rewritten under ACCESS EXCLUSIVE \
+                 cannot be told: {}",
+                if changes.len() == 1 { "the column" } else { "these columns" },
+                alter.table,
+                and_list(&changes)
+            ),
+        )
+        .table(&alter.table)
+        .actions(&indexes)
+        .label("rewritten unless the change is binary-coercible")
+        .help(
+            "lint against the real schema (`--database-url`, or `--schema` with a schema dump) to make this exact; \
+             if the change rewrites, swap in a new column instead",
+        );
+        finding.severity = Severity::Warning;
+        out.push(finding);
     }
 }
 
@@ -153,6 +201,17 @@ mod tests {
     }
 
     #[test]
+    fn one_finding_names_every_column_of_the_statement() {
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN age TYPE bigint, ALTER COLUMN name TYPE text, ALTER COLUMN id TYPE numeric;",
+        );
+        assert!(f.message.contains("users columns age and id"), "{}", f.message);
+        assert_eq!((f.action, f.more_actions.as_slice()), (Some(0), &[2][..]));
+        assert!(f.covers(2) && !f.covers(1));
+    }
+
+    #[test]
     fn flags_rewriting_change() {
         let f = assert_flags(&RULE, "ALTER TABLE users ALTER COLUMN age TYPE bigint;");
         assert!(f.message.contains("integer → bigint"), "{}", f.message);
@@ -166,6 +225,14 @@ mod tests {
         );
         let f = assert_flags(&RULE, "ALTER TABLE elsewhere ALTER COLUMN c TYPE text;");
         assert!(f.message.contains("unknown"), "{}", f.message);
+        assert_eq!(f.severity, crate::lint::Severity::Warning);
+        assert!(f.help.unwrap().contains("--database-url"));
+        // A USING clause rewrites whatever the old type was.
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE elsewhere ALTER COLUMN c TYPE int USING c::int;",
+        );
+        assert_eq!(f.severity, crate::lint::Severity::Error);
     }
 
     #[test]

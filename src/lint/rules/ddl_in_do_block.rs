@@ -7,15 +7,18 @@ use crate::pg::Blocks;
 pub(crate) static RULE: Rule = Rule {
     id: "ddl-in-do-block",
     category: Category::Lock,
-    default_severity: Severity::Warning,
+    default_severity: Severity::Info,
     lock: None,
     summary: "DDL inside a `DO` block is out of reach of `migrate plan` and `migrate apply`",
     doc: "### What it does\n\
-Flags a `DO` block whose body runs DDL (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `REINDEX`, …), naming \
-the statements. The finding is a warning when one of them locks a table that existed before this \
-migration against reads or writes, and informational otherwise (a guarded `CREATE TYPE`, a table \
-created in the same migration). Each `EXECUTE` in the body gets an informational finding of its own: \
-dynamic SQL cannot be analysed.\n\n\
+Notes (as info) a `DO` block whose body runs DDL (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `REINDEX`, …), \
+naming the statements and the existing table one of them locks against reads or writes, if any: the \
+statements themselves are checked by every other rule, which report what is wrong with them. Each \
+`EXECUTE` of text computed at run time gets an informational finding of its own: dynamic SQL cannot be \
+analysed. An `EXECUTE` of constant text (a string, `format()` of constants, a `||` of those) is read \
+as the statements in the text and checked like the others, at their place in the string. So are \
+the constant `EXECUTE`s of a PL/pgSQL function or procedure the file creates, where the file calls \
+it (`SELECT f()`, `CALL p()`).\n\n\
 The statements of the body are also checked by every other rule, at their own line, as if they ran \
 where the block runs, all in one transaction (the block's own, or the transaction it runs in): a \
 `CREATE INDEX CONCURRENTLY` in a `DO` block is reported as running in a transaction, and tables created \
@@ -76,6 +79,7 @@ fn ddl_kind(kind: &StmtKind) -> Option<String> {
         StmtKind::Sequence { create: true, .. } => "CREATE SEQUENCE",
         StmtKind::Sequence { create: false, .. } => "ALTER SEQUENCE",
         StmtKind::CreateTrigger { .. } => "CREATE TRIGGER",
+        StmtKind::CreateRoutine { .. } => "CREATE FUNCTION",
         StmtKind::Other { tag } if ["CREATE ", "ALTER ", "DROP "].iter().any(|p| tag.starts_with(p)) => {
             return Some(tag.clone());
         }
@@ -120,13 +124,10 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             ),
         )
         .help("move the DDL out of the `DO` block, so linters, `migrate plan` and `migrate apply` can see and rewrite it");
-        match &blocking {
-            Some(table) => {
-                finding = finding
-                    .table(table)
-                    .label(format!("locks {table} for the whole block"));
-            }
-            None => finding.severity = Severity::Info,
+        if let Some(table) = &blocking {
+            finding = finding
+                .table(table)
+                .label(format!("locks {table} for the whole block"));
         }
         out.push(finding);
     }
@@ -149,9 +150,9 @@ mod tests {
     use crate::lint::{fixture, lint_snippet, LintSettings, Severity};
 
     #[test]
-    fn flags_ddl_on_an_existing_table_as_a_warning() {
+    fn notes_ddl_on_an_existing_table() {
         let f = assert_flags(&RULE, RULE.bad);
-        assert_eq!(f.severity, Severity::Warning);
+        assert_eq!(f.severity, Severity::Info);
         assert_eq!(f.table.unwrap().to_string(), "users");
         assert!(f.message.contains("runs ALTER TABLE,"), "{}", f.message);
     }
@@ -179,14 +180,44 @@ mod tests {
     }
 
     #[test]
-    fn flags_each_execute_as_info() {
-        let sql = "SELECT 1;\nDO $$\nBEGIN\n  EXECUTE format('ALTER TABLE %I ADD c int', 'users');\nEND $$;";
+    fn constant_execute_is_checked_like_a_statement() {
+        let sql = "DO $$ BEGIN EXECUTE 'CREATE INDEX i ON users (email)'; END $$;";
+        let found = lint_snippet(fixture::SCHEMA, sql, &LintSettings::default());
+        let index = found
+            .iter()
+            .find(|f| f.rule.id == "create-index-non-concurrent")
+            .expect("linted");
+        assert_eq!(index.span.slice(sql), "CREATE INDEX i ON users (email)");
+        // Not dynamic: only the note about DDL in the block.
+        let own: Vec<_> = found.iter().filter(|f| f.rule.id == RULE.id).collect();
+        assert_eq!(own.len(), 1);
+        assert!(own[0].message.contains("runs CREATE INDEX"), "{}", own[0].message);
+    }
+
+    #[test]
+    fn a_call_runs_the_constant_execute_of_a_routine_this_file_created() {
+        let create = "CREATE FUNCTION m() RETURNS void LANGUAGE plpgsql AS $$\nBEGIN\n  \
+                      EXECUTE 'CREATE INDEX i ON users (email)';\nEND\n$$;\n";
+        let index = |sql: &str| -> Vec<String> {
+            lint_snippet(fixture::SCHEMA, sql, &LintSettings::default())
+                .iter()
+                .filter(|f| f.rule.id == "create-index-non-concurrent")
+                .map(|f| f.span.slice(sql).to_string())
+                .collect()
+        };
+        assert!(index(create).is_empty(), "created, never called");
+        for call in ["SELECT m();", "CALL public.m ();", "select M()"] {
+            let sql = format!("{create}{call}");
+            assert_eq!(index(&sql), ["CREATE INDEX i ON users (email)"], "{call}");
+        }
+    }
+
+    #[test]
+    fn flags_each_dynamic_execute_as_info() {
+        let sql = "SELECT 1;\nDO $$\nDECLARE t text := 'users';\nBEGIN\n  EXECUTE format('ALTER TABLE %I ADD c int', t);\nEND $$;";
         let f = assert_flags(&RULE, sql);
         assert_eq!(f.severity, Severity::Info);
-        assert_eq!(
-            f.span.slice(sql),
-            "EXECUTE format('ALTER TABLE %I ADD c int', 'users')"
-        );
+        assert_eq!(f.span.slice(sql), "EXECUTE format('ALTER TABLE %I ADD c int', t)");
     }
 
     #[test]
@@ -195,7 +226,7 @@ mod tests {
         settings.severity.insert(RULE.id, Some(Severity::Error));
         let found = lint_snippet(
             fixture::SCHEMA,
-            "DO $$ BEGIN CREATE TYPE m AS ENUM ('a'); EXECUTE 'SELECT 1'; END $$;",
+            "DO $$ DECLARE n int := 1; BEGIN CREATE TYPE m AS ENUM ('a'); EXECUTE 'SELECT ' || n; END $$;",
             &settings,
         );
         let severities: Vec<Severity> = found

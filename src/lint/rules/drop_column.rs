@@ -46,7 +46,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
             // and no running code knows it.
             let added_here = table
                 .and_then(|t| t.column(column))
-                .is_some_and(|c| c.added_in == Some(cx.file_index));
+                .is_some_and(|c| cx.in_this_deploy(c.added_in));
             if added_here {
                 continue;
             }

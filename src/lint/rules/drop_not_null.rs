@@ -11,7 +11,8 @@ pub(crate) static RULE: Rule = Rule {
     lock: Some(LockMode::AccessExclusive),
     summary: "dropping NOT NULL lets NULLs in that running code may not expect",
     doc: "### What it does\n\
-Flags `ALTER TABLE … ALTER COLUMN … DROP NOT NULL` on a table that existed before this migration.\n\n\
+Flags `ALTER TABLE … ALTER COLUMN … DROP NOT NULL` on a table that existed before this migration, \
+unless the history shows the column nullable already (then the statement does nothing).\n\n\
 ### Why is this bad?\n\
 The change is instant (a brief ACCESS EXCLUSIVE lock), but once new code writes NULLs, readers \
 that assumed the column is always set (including the previous version of the application, after a \
@@ -32,10 +33,15 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
+    let table = cx.table(&alter.table);
     for action in &alter.actions {
         let AlterAction::DropNotNull { column } = action else {
             continue;
         };
+        // A column the history knows to be nullable: a no-op.
+        if table.and_then(|t| t.column(column)).is_some_and(|c| !c.not_null) {
+            continue;
+        }
         out.push(
             Finding::new(
                 &RULE,
@@ -69,6 +75,11 @@ mod tests {
             "ALTER TABLE app.\"Accounts\" ALTER \"Name\" DROP NOT NULL;",
         );
         assert_eq!(f.table.unwrap().to_string(), "app.\"Accounts\"");
+    }
+
+    #[test]
+    fn ignores_a_column_already_nullable() {
+        assert_clean(&RULE, "ALTER TABLE users ALTER COLUMN email DROP NOT NULL;");
     }
 
     #[test]

@@ -41,7 +41,9 @@ pub(crate) mod rename_table;
 pub(crate) mod set_logged_unlogged;
 pub(crate) mod set_not_null;
 pub(crate) mod slow_statement_after_exclusive_lock;
+pub(crate) mod stray_commit;
 pub(crate) mod truncate;
+pub(crate) mod unclosed_transaction;
 pub(crate) mod unused_ignore;
 pub(crate) mod vacuum_full;
 pub(crate) mod validate_in_same_transaction;
@@ -73,6 +75,8 @@ pub static ALL: &[&Rule] = &[
     &alter_domain_add_constraint::RULE,
     &validate_in_same_transaction::RULE,
     &enum_add_value_in_transaction::RULE,
+    &unclosed_transaction::RULE,
+    &stray_commit::RULE,
     &whole_table_dml::RULE,
     &ddl_in_do_block::RULE,
     &multiple_exclusive_locks_in_transaction::RULE,

@@ -39,7 +39,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if !cx.tx.in_transaction() {
         return;
     }
-    let mut held: Vec<QualifiedName> = cx.tx.exclusive.clone();
+    let mut held: Vec<QualifiedName> = cx.tx.exclusive().cloned().collect();
     for (table, mode) in statement_locks(stmt, cx.pg_version(), cx.schema) {
         if mode != LockMode::AccessExclusive || cx.is_new(&table) || held.iter().any(|t| t.same(&table)) {
             continue;

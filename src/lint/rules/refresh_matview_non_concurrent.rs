@@ -42,7 +42,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     else {
         return;
     };
-    if cx.schema.matview_created_in(name) == Some(cx.file_index) {
+    if cx.in_this_deploy(cx.schema.matview_created_in(name)) {
         return;
     }
     let help = if cx.schema.indexes_on(name).any(|i| i.unique) {

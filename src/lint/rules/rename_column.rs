@@ -1,8 +1,8 @@
 //! `rename-column`: `ALTER TABLE … RENAME COLUMN` breaks running code that uses the old name.
 
 use crate::lint::{Category, Finding, LintContext, Rule, Severity};
-use crate::parse::{AlterAction, Stmt};
-use crate::pg::LockMode;
+use crate::parse::{parse_statement, AlterAction, Stmt, StmtKind};
+use crate::pg::{LockMode, QualifiedName};
 
 pub(crate) static RULE: Rule = Rule {
     id: "rename-column",
@@ -11,7 +11,9 @@ pub(crate) static RULE: Rule = Rule {
     lock: Some(LockMode::AccessExclusive),
     summary: "renaming a column breaks running code that still uses the old name",
     doc: "### What it does\n\
-Flags `ALTER TABLE … RENAME COLUMN a TO b` on a table that existed before this migration.\n\n\
+Flags `ALTER TABLE … RENAME COLUMN a TO b` on a table that existed before this migration, unless an \
+earlier statement of the same file renamed the table (`rename-table` reports that breakage once), or the \
+same file added the column (no running code uses it yet).\n\n\
 ### Why is this bad?\n\
 The rename itself is instant (a brief ACCESS EXCLUSIVE lock), but every query of the application \
 version that is running now still names `a`, and fails with `column \"a\" does not exist` the moment \
@@ -43,14 +45,49 @@ the view once no running code uses the old name.\n\
     check,
 };
 
+/// Whether an earlier statement of this file renamed a table to `table`:
+/// running code already broke there (`rename-table` said so), and the
+/// renames of its columns that follow break nothing more.
+fn renamed_earlier_in_file(cx: &LintContext, stmt: &Stmt, table: &QualifiedName) -> bool {
+    let text = &cx.source.text;
+    cx.source
+        .statements
+        .iter()
+        .take_while(|s| s.span.end <= stmt.span.start)
+        .filter(|s| s.span.slice(text).to_ascii_uppercase().contains("RENAME"))
+        .any(|s| match parse_statement(text, s).kind {
+            StmtKind::AlterTable(earlier) => earlier.actions.iter().any(|a| {
+                matches!(a, AlterAction::RenameTable { to }
+                    if *to == table.name && earlier.table.schema == table.schema)
+            }),
+            _ => false,
+        })
+}
+
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     let Some(alter) = cx.alter_of_existing(stmt) else {
         return;
     };
+    if !alter
+        .actions
+        .iter()
+        .any(|a| matches!(a, AlterAction::RenameColumn { .. }))
+        || renamed_earlier_in_file(cx, stmt, &alter.table)
+    {
+        return;
+    }
+    let table = cx.table(&alter.table);
     for action in &alter.actions {
         let AlterAction::RenameColumn { from, to } = action else {
             continue;
         };
+        // A column this file added: no running code uses it yet.
+        if table
+            .and_then(|t| t.column(from))
+            .is_some_and(|c| c.added_in == Some(cx.file_index))
+        {
+            continue;
+        }
         out.push(
             Finding::new(
                 &RULE,
@@ -73,6 +110,27 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
 mod tests {
     use super::RULE;
     use crate::lint::testing::{assert_clean, assert_flags};
+
+    #[test]
+    fn ignores_a_column_added_in_the_same_file() {
+        assert_clean(
+            &RULE,
+            "ALTER TABLE users ADD COLUMN role_temp text;\nALTER TABLE users RENAME COLUMN role_temp TO role;",
+        );
+    }
+
+    #[test]
+    fn a_table_renamed_earlier_in_the_file_is_reported_once() {
+        assert_clean(
+            &RULE,
+            "ALTER TABLE users RENAME TO people;\nALTER TABLE people RENAME COLUMN name TO full_name;",
+        );
+        // Another table's rename does not count.
+        assert_flags(
+            &RULE,
+            "ALTER TABLE orders RENAME TO purchases;\nALTER TABLE users RENAME COLUMN name TO full_name;",
+        );
+    }
 
     #[test]
     fn flags_rename_on_existing_table() {

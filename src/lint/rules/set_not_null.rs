@@ -1,6 +1,6 @@
 //! `set-not-null`: `ALTER COLUMN … SET NOT NULL` scans the table under ACCESS EXCLUSIVE.
 
-use crate::lint::{Category, Finding, LintContext, Rule, Severity};
+use crate::lint::{and_list, Category, Finding, LintContext, Rule, Severity};
 use crate::parse::{AlterAction, AlterTable, ConstraintKind, Stmt};
 use crate::pg::{Ident, LockMode, PgVersion};
 use crate::schema::Table;
@@ -13,7 +13,9 @@ pub(crate) static RULE: Rule = Rule {
     summary: "`SET NOT NULL` scans the whole table while blocking reads and writes",
     doc: "### What it does\n\
 Flags `ALTER TABLE … ALTER COLUMN … SET NOT NULL` on an existing table, unless (PostgreSQL 12+) a \
-validated `CHECK (col IS NOT NULL)` already proves the column has no NULLs.\n\n\
+validated `CHECK (col IS NOT NULL)` already proves the column has no NULLs, or the history already \
+made the column NOT NULL (then the statement does nothing). One finding per statement names every \
+column it sets.\n\n\
 ### Why is this bad?\n\
 PostgreSQL checks every row under an ACCESS EXCLUSIVE lock: no reads, no writes until the scan ends.\n\n\
 ### Postgres versions\n\
@@ -56,35 +58,45 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         return;
     };
     let table = cx.table(&alter.table);
-    for (index, action) in alter.actions.iter().enumerate() {
-        let AlterAction::SetNotNull { column } = action else {
-            continue;
-        };
-        if !scans(table, alter, column, cx.pg_version()) {
-            continue;
-        }
-        let help = if cx.pg_version().at_least(18) {
-            "add the constraint as `NOT NULL col NOT VALID`, then VALIDATE it"
-        } else if cx.pg_version().at_least(12) {
-            "add a CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
-        } else {
-            "before PostgreSQL 12 the scan cannot be avoided: run it in a quiet window, or keep a validated CHECK instead"
-        };
-        out.push(
-            Finding::new(
-                &RULE,
-                stmt.span,
-                format!(
-                    "`SET NOT NULL` on {}.{column} scans the table under ACCESS EXCLUSIVE, blocking reads and writes",
-                    alter.table
-                ),
-            )
-            .table(&alter.table)
-                .action(index)
-            .label("held until every row is checked")
-            .help(help),
-        );
+    let (indexes, columns): (Vec<usize>, Vec<String>) = alter
+        .actions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, action)| match action {
+            // A column the history already made NOT NULL: a no-op.
+            AlterAction::SetNotNull { column }
+                if !table.and_then(|t| t.column(column)).is_some_and(|c| c.not_null)
+                    && scans(table, alter, column, cx.pg_version()) =>
+            {
+                Some((index, format!("{}.{column}", alter.table)))
+            }
+            _ => None,
+        })
+        .unzip();
+    if indexes.is_empty() {
+        return;
     }
+    let help = if cx.pg_version().at_least(18) {
+        "add the constraint as `NOT NULL col NOT VALID`, then VALIDATE it"
+    } else if cx.pg_version().at_least(12) {
+        "add a CHECK (col IS NOT NULL) NOT VALID, VALIDATE it, then SET NOT NULL"
+    } else {
+        "before PostgreSQL 12 the scan cannot be avoided: run it in a quiet window, or keep a validated CHECK instead"
+    };
+    out.push(
+        Finding::new(
+            &RULE,
+            stmt.span,
+            format!(
+                "`SET NOT NULL` on {} scans the table under ACCESS EXCLUSIVE, blocking reads and writes",
+                and_list(&columns)
+            ),
+        )
+        .table(&alter.table)
+        .actions(&indexes)
+        .label("held until every row is checked")
+        .help(help),
+    );
 }
 
 #[cfg(test)]
@@ -99,6 +111,22 @@ mod tests {
     fn flags_set_not_null_on_existing_table() {
         let f = assert_flags(&RULE, "ALTER TABLE users ALTER COLUMN email SET NOT NULL;");
         assert!(f.message.contains("users.email"));
+    }
+
+    #[test]
+    fn ignores_a_column_already_not_null() {
+        assert_clean(&RULE, "ALTER TABLE accounts ALTER COLUMN name SET NOT NULL;");
+        assert_clean(&RULE, "ALTER TABLE users ALTER COLUMN id SET NOT NULL;");
+    }
+
+    #[test]
+    fn one_finding_names_every_column() {
+        let f = assert_flags(
+            &RULE,
+            "ALTER TABLE users ALTER COLUMN email SET NOT NULL, ALTER COLUMN name SET NOT NULL;",
+        );
+        assert!(f.message.contains("users.email and users.name"), "{}", f.message);
+        assert!(f.covers(0) && f.covers(1));
     }
 
     #[test]

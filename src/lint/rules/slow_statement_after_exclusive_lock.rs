@@ -109,13 +109,13 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
     if !cx.tx.in_transaction() {
         return;
     }
-    let Some(held) = cx.tx.exclusive.first() else {
+    let Some(held) = cx.tx.exclusive().next() else {
         return;
     };
     let Some((table, what)) = slow_work(cx, stmt) else {
         return;
     };
-    let also = match cx.tx.exclusive.len() {
+    let also = match cx.tx.exclusive().count() {
         1 => String::new(),
         n => format!(" (and {} more)", n - 1),
     };

@@ -25,10 +25,20 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
             "a WITH or RETURNING clause cannot be split into batches by this rewrite",
         ));
     }
+    // The statement's own condition is kept: each batch changes the rows of
+    // its key range that meet it.
+    let condition = if dml.has_where {
+        Some(slices::where_condition(text).ok_or_else(|| Refusal::new("cannot find the WHERE condition"))?)
+    } else {
+        None
+    };
     let head = match dml.verb {
         DmlVerb::Update => {
             let set = slices::update_set(text).ok_or_else(|| Refusal::new("cannot find the SET list"))?;
-            if !text[set.end..].trim().is_empty() {
+            let rest = text[set.end..].trim_start();
+            if !(rest.is_empty()
+                || condition.is_some() && rest.get(..5).is_some_and(|w| w.eq_ignore_ascii_case("WHERE")))
+            {
                 return Err(Refusal::new(
                     "UPDATE … FROM cannot be split into batches by this rewrite",
                 ));
@@ -41,7 +51,15 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                     "DELETE … USING cannot be split into batches by this rewrite",
                 ));
             }
-            cx.stmt.span
+            match condition {
+                // `DELETE FROM t WHERE c`: the head stops before `WHERE`.
+                Some(c) => {
+                    let before = text[..c.start].trim_end();
+                    let before = &before[..before.len() - "WHERE".len()];
+                    Span::new(cx.stmt.span.start, cx.stmt.span.start + before.trim_end().len())
+                }
+                None => cx.stmt.span,
+            }
         }
     };
     let key = cx
@@ -61,7 +79,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
             head: Sql::default()
                 .slice(SourceSlice::new(cx.text, head))
                 .into_string(),
-            filter: None,
+            filter: condition.map(|c| format!("({})", c.slice(text))),
             batch_size: cx.batch_size,
         },
         cx.stmt.span,
@@ -76,6 +94,26 @@ mod tests {
     #[test]
     fn batches_updates_by_primary_key() {
         insta::assert_snapshot!(script("UPDATE users SET name = 'it''s', age = age + 1;", 15));
+    }
+
+    #[test]
+    fn keeps_the_predicate_of_a_broad_where() {
+        let s = script(
+            "UPDATE orders SET status = 'archived' WHERE status = 'done' AND total < 10;",
+            15,
+        );
+        assert!(
+            s.contains("UPDATE orders SET status = 'archived' WHERE")
+                && s.contains("AND ((status = 'done' AND total < 10))"),
+            "{s}"
+        );
+        let s = script("DELETE FROM orders WHERE status = 'done' RETURNING id;", 15);
+        assert!(s.contains("refused"), "{s}");
+        let s = script("DELETE FROM orders WHERE status = 'done';", 15);
+        assert!(
+            s.contains("DELETE FROM orders WHERE") && s.contains("AND ((status = 'done'))"),
+            "{s}"
+        );
     }
 
     #[test]
