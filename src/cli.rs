@@ -777,6 +777,9 @@ fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
         return Err(apply::ApplyError::NoUrl.into());
     };
     let mut client = apply::connect(&url)?;
+    // Before the catalog read, whose queries a transaction-pooling proxy
+    // would scatter over server sessions.
+    apply::lock::check_session(&mut client)?;
     let mut settings = ApplySettings {
         monitor_url: Some(apply::monitor::MonitorUrl(url.clone())),
         ..settings

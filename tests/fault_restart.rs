@@ -6,7 +6,9 @@ mod support;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{
+    assert_exit, assert_stdout_has, existing, migrate, migrate_cmd, migrations, scalar, text,
+};
 use support::{fresh_database, restart_server};
 
 #[test]
@@ -21,6 +23,7 @@ fn a_server_restart_mid_backfill_fails_cleanly_and_the_next_run_resumes() {
         ("V2__bump.sql", "UPDATE t SET n = n + 1;\n"),
         ("V3__idx.sql", "CREATE INDEX t_n_idx ON t (n);\n"),
     ]);
+    existing(dir.path(), &db, "1");
     let child = migrate_cmd(
         dir.path(),
         &db.url,

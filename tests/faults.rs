@@ -11,7 +11,9 @@ mod support;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use support::migrate::{assert_exit, assert_stdout_has, migrate, migrate_cmd, migrations, scalar, text};
+use support::migrate::{
+    assert_exit, assert_stdout_has, existing, migrate, migrate_cmd, migrations, scalar, text,
+};
 use support::{copy_database, fresh_database, TestDb};
 
 /// splitmix64: a tiny seeded generator, so a run's kill points can be replayed.
@@ -380,6 +382,8 @@ fn runners_apply_each_step_once(n: usize) {
             "INSERT INTO audit (what) VALUES ('v4');\nSELECT pg_sleep(0.5);\n",
         ),
     ]);
+    // t holds data when V2–V4 are deployed.
+    existing(dir.path(), &db, "1");
     let children: Vec<Child> = (0..n)
         .map(|_| {
             migrate_cmd(dir.path(), &db.url, &["apply", "--batch-size", "500"])
@@ -402,7 +406,7 @@ fn runners_apply_each_step_once(n: usize) {
         .collect();
     let applied = stdouts
         .iter()
-        .filter(|s| s.contains("applied 4 migration(s)"))
+        .filter(|s| s.contains("applied 3 migration(s)"))
         .count();
     let idle = stdouts
         .iter()
@@ -418,7 +422,9 @@ fn runners_apply_each_step_once(n: usize) {
             "SELECT string_agg(version || ':' || status || ':' || step_count, ',' ORDER BY version) \
              FROM safe_migrate.migrations"
         ),
-        "1:applied:3,2:applied:1,3:applied:3,4:applied:2"
+        // A `V` file runs in one transaction, as Flyway and refinery run it:
+        // its kept statements are one step.
+        "1:applied:1,2:applied:1,3:applied:3,4:applied:1"
     );
     // Each step recorded once, by one runner, on its first try.
     assert_eq!(
@@ -427,7 +433,7 @@ fn runners_apply_each_step_once(n: usize) {
             "SELECT count(*) || ' rows, ' || count(DISTINCT (version, step)) || ' steps, max attempts ' || max(attempts) \
              FROM safe_migrate.steps"
         ),
-        "9 rows, 9 steps, max attempts 1"
+        "6 rows, 6 steps, max attempts 1"
     );
     assert_eq!(
         scalar(&db, "SELECT count(*) FROM pg_index WHERE NOT indisvalid"),

@@ -122,11 +122,12 @@ fn human(n: f64, step: f64, units: &[&str]) -> String {
         value /= step;
         unit += 1;
     }
-    if unit == 0 || value >= 100.0 {
-        format!("{value:.0}{}", units[unit])
+    let number = if unit == 0 || value >= 100.0 {
+        format!("{value:.0}")
     } else {
-        format!("{value:.1}{}", units[unit])
-    }
+        format!("{value:.1}")
+    };
+    format!("{}{}", number.strip_suffix(".0").unwrap_or(&number), units[unit])
 }
 
 /// A run of names in [`Schema::lists`]: a constraint's or an index's columns.
@@ -1343,6 +1344,18 @@ mod tests {
             [Ident::new("a"), Ident::new("id")]
         );
         assert_eq!(s.index(&name("t3_pkey")).unwrap().columns, [Ident::new("id")]);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        let size = |rows, bytes| TableSize { rows, bytes }.to_string();
+        assert_eq!(
+            size(Some(48_200_000), 12 * 1024 * 1024 * 1024),
+            "~48.2M rows, 12 GB"
+        );
+        assert_eq!(size(Some(20_000), 2_200_000), "~20k rows, 2.1 MB");
+        assert_eq!(size(Some(12), 8192), "~12 rows, 8 kB");
+        assert_eq!(size(None, 0), "rows unknown (never analyzed), 0 B");
     }
 
     #[test]
