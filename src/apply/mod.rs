@@ -31,7 +31,7 @@ pub mod throttle;
 pub mod tls;
 
 use crate::pg::{LockMode, PgVersion, QualifiedName};
-use crate::plan::{MigrationPlan, Outcome, Plan, StepKind, TxMode};
+use crate::plan::{MigrationPlan, Outcome, Plan, TxMode};
 use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -984,21 +984,10 @@ fn apply_locked(
     Ok(summary)
 }
 
-fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Ddl => "ddl",
-        StepKind::Concurrent => "concurrent",
-        StepKind::Validate => "validate",
-        StepKind::Backfill => "backfill",
-        StepKind::Swap => "swap",
-        StepKind::Check => "check",
-    }
-}
-
 /// The checksum a step's "done" record carries, so an edited failed
 /// migration keeps only the done steps that did not change.
 fn step_checksum(step: &crate::plan::Step) -> String {
-    checksum(&format!("{}\n{}", kind_name(step.kind), step.sql))
+    checksum(&format!("{}\n{}", step.kind.name(), step.sql))
 }
 
 fn apply_migration(
@@ -1091,7 +1080,7 @@ fn apply_migration(
                     version: id.clone(),
                     step: index + 1,
                     of: m.steps.len(),
-                    kind: kind_name(step.kind),
+                    kind: step.kind.name(),
                     table: step
                         .table
                         .as_ref()

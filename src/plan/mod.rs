@@ -42,6 +42,20 @@ pub enum StepKind {
     Check,
 }
 
+impl StepKind {
+    /// The kebab-case name plans, events and step checksums use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Ddl => "ddl",
+            StepKind::Concurrent => "concurrent",
+            StepKind::Validate => "validate",
+            StepKind::Backfill => "backfill",
+            StepKind::Swap => "swap",
+            StepKind::Check => "check",
+        }
+    }
+}
+
 /// Whether a step runs inside a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,6 +112,10 @@ pub struct Step {
     pub rule: Option<&'static str>,
     /// One line for the reader.
     pub note: Option<String>,
+    /// The size of the step's table, when the plan was made against a
+    /// database's catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<crate::schema::TableSize>,
 }
 
 impl Step {
@@ -123,6 +141,7 @@ impl Step {
             source,
             rule: None,
             note: None,
+            size: None,
         }
     }
 
@@ -389,6 +408,13 @@ pub fn plan_from(
             Err(never) => match never {},
         };
         builder.flush();
+        // Sizes do not change as the file runs: the schema after it has them.
+        for step in &mut builder.steps {
+            let table = step.table.as_ref().or(step.backfill.as_ref().map(|b| &b.table));
+            step.size = table
+                .and_then(|t| driver.schema().table(t))
+                .and_then(|t| t.size());
+        }
         migrations.push(MigrationPlan {
             file: file.source.file,
             text: file.source.text,

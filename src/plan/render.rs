@@ -29,17 +29,6 @@ pub fn backfill_batch_sql(b: &Backfill) -> String {
     )
 }
 
-fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Ddl => "ddl",
-        StepKind::Concurrent => "concurrent",
-        StepKind::Validate => "validate",
-        StepKind::Backfill => "backfill",
-        StepKind::Swap => "swap",
-        StepKind::Check => "check",
-    }
-}
-
 fn lock_line(step: &Step) -> String {
     match (&step.lock, &step.table) {
         (Some(lock), Some(table)) => format!("{lock} on {table} ({})", lock.blocks().describe()),
@@ -78,6 +67,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             continue;
         }
         let _ = writeln!(out, "== {} ({} steps)", m.file.path.display(), m.steps.len());
+        let mut sized = Vec::new();
         for (i, step) in m.steps.iter().enumerate() {
             let tx = if step.tx == TxMode::Outside {
                 ", outside a transaction"
@@ -88,7 +78,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
                 out,
                 "  {:>2}. [{}{tx}] {}",
                 i + 1,
-                kind_name(step.kind),
+                step.kind.name(),
                 lock_line(step)
             );
             for line in step.sql.lines() {
@@ -96,6 +86,21 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             }
             if let Some(note) = &step.note {
                 let _ = writeln!(out, "        -- {note}");
+            }
+            // A table's size once per migration, and with every backfill.
+            if let (Some(size), Some(table)) = (step.size, &step.table) {
+                let batches = match (&step.backfill, size.rows) {
+                    (Some(b), Some(rows)) => Some(format!(
+                        "; about {} batches of {} rows to start",
+                        rows.div_ceil(u64::from(b.batch_size)).max(1),
+                        b.batch_size
+                    )),
+                    _ => None,
+                };
+                if batches.is_some() || !sized.contains(&table) {
+                    let _ = writeln!(out, "        -- {table}: {size}{}", batches.unwrap_or_default());
+                    sized.push(table);
+                }
             }
         }
         for s in &m.statements {
@@ -272,7 +277,7 @@ pub fn sql_script(m: &MigrationPlan) -> String {
             out,
             "\n-- step {}: {} — {}",
             i + 1,
-            kind_name(step.kind),
+            step.kind.name(),
             lock_line(step)
         );
         if let Some(note) = &step.note {
