@@ -94,7 +94,9 @@ pub struct TableSize {
     /// `pg_class.reltuples`; `None` when the table was never vacuumed or
     /// analyzed (PostgreSQL 14+ says -1; older versions say 0 for both).
     pub rows: Option<u64>,
-    /// Total bytes on disk: heap, indexes and TOAST.
+    /// Bytes on disk of the heap, its indexes and TOAST table, as of their
+    /// last VACUUM, ANALYZE or index build (`relpages`, read without touching
+    /// a file); a heap never vacuumed or analyzed is measured exactly.
     pub bytes: u64,
 }
 
