@@ -335,8 +335,10 @@ fn fold(rows: impl Iterator<Item = (String, String, Option<String>, String)>) ->
 /// Which tool's history this database holds with at least one version in
 /// it, if any (the first in `TOOLS` order), so that a plain `apply` on a
 /// database another tool migrated is refused rather than run twice.
+/// dbmate's table is not looked for: Rails (and many hand-made histories)
+/// keep a `schema_migrations (version)` of the same shape.
 pub fn detect(client: &mut impl GenericClient) -> Result<Option<(Adopt, usize)>, ApplyError> {
-    for t in TOOLS {
+    for t in TOOLS.iter().filter(|t| t.adopt != Adopt::Dbmate) {
         match history(client, t.adopt) {
             Ok(Some(records)) if !records.is_empty() => return Ok(Some((t.adopt, records.len()))),
             // A table of that name that is not the tool's is somebody

@@ -429,6 +429,28 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 .ident(name);
         }
     }
+    if old_column.not_null && cx.pg_version.at_least(18) {
+        // PostgreSQL 18 names NOT NULL constraints. The swap's SET NOT NULL
+        // ran while the old column still held `<table>_<column>_not_null`,
+        // so the new one got another name: give it the usual one back.
+        let wanted = Ident::derived(&[t.name.as_str(), column.as_str(), "not_null"]);
+        let rename = format!(
+            "DECLARE c text; BEGIN \
+             SELECT conname INTO c FROM pg_catalog.pg_constraint WHERE conrelid = {t_text}::regclass \
+             AND contype = 'n' AND conkey = ARRAY[(SELECT attnum FROM pg_catalog.pg_attribute \
+             WHERE attrelid = {t_text}::regclass AND attname = {col_lit})]::int2[]; \
+             IF c IS NOT NULL AND c <> {wanted_lit} AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint \
+             WHERE conrelid = {t_text}::regclass AND conname = {wanted_lit}) THEN \
+             EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', {t_text}, c, {wanted_lit}); END IF; END",
+            col_lit = literal(column.as_str()),
+            wanted_lit = literal(wanted.as_str()),
+        );
+        let tag = dollar_tag("rename", &rename);
+        contract = contract
+            .glue(";\n")
+            .then("DO")
+            .slice(SourceSlice::derived(&format!("{tag} {rename} {tag}")));
+    }
     steps.push(
         Step::ddl(contract, source)
             .lock(LockMode::AccessExclusive, t)
@@ -443,6 +465,17 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
 #[cfg(test)]
 mod tests {
     use crate::plan::rewrites::testing::script;
+
+    #[test]
+    fn names_the_not_null_constraint_as_postgres_18_would() {
+        let plan = script("ALTER TABLE accounts ALTER COLUMN name TYPE varchar(200);", 18);
+        assert!(
+            plan.contains("RENAME CONSTRAINT %I TO %I', 'accounts', c, 'accounts_name_not_null')"),
+            "{plan}"
+        );
+        let plan = script("ALTER TABLE accounts ALTER COLUMN name TYPE varchar(200);", 17);
+        assert!(!plan.contains("RENAME CONSTRAINT"), "{plan}");
+    }
 
     #[test]
     fn swaps_the_column() {
