@@ -6,6 +6,7 @@
 
 use crate::apply::{self, ApplySettings, Event, MigrationState, StepOutcome};
 use crate::config::{self, Config};
+use crate::db::{self, DbError};
 use crate::lint::{docs, lint_files, rules, Driver, LintSettings, Severity, Summary};
 use crate::pg::PgVersion;
 use crate::plan;
@@ -353,6 +354,8 @@ pub enum Error {
     #[error(transparent)]
     Git(#[from] source::GitError),
     #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
     Config(#[from] config::Error),
     #[error("no migration paths given")]
     NoPaths,
@@ -383,6 +386,7 @@ impl Error {
             Error::Source(e) => e.help(),
             Error::Dump(e) => e.help(),
             Error::Git(e) => e.help(),
+            Error::Db(e) => e.help(),
             Error::Config(e) => e.help(),
             Error::NoPaths => "pass a migration file or directory, or set `paths` in migrate.yaml",
             Error::UnknownRule { .. } => "`migrate rules` lists every rule id",
@@ -594,7 +598,7 @@ fn start(
 /// A connection to the database `run` starts from, if it names one.
 fn connect_for(run: &LintRun) -> Result<Option<postgres::Client>, Error> {
     match &run.start {
-        StartFrom::Database(url) => Ok(Some(apply::connect(url)?)),
+        StartFrom::Database(url) => Ok(Some(db::connect(url)?)),
         _ => Ok(None),
     }
 }
@@ -807,7 +811,7 @@ fn apply_command(args: &ApplyArgs) -> Result<u8, Error> {
         }
         return Err(apply::ApplyError::NoUrl.into());
     };
-    let mut client = apply::connect(&url)?;
+    let mut client = db::connect(&url)?;
     // Before the catalog read, whose queries a transaction-pooling proxy
     // would scatter over server sessions.
     apply::lock::check_session(&mut client)?;
@@ -984,7 +988,7 @@ fn write_event_text(out: &mut impl Write, event: &Event) -> std::io::Result<()> 
 fn status_command(args: &DatabaseArgs) -> Result<u8, Error> {
     let mut run = resolve_database(args)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
-    let mut client = apply::connect(&url)?;
+    let mut client = db::connect(&url)?;
     let (plan, _) = plan_for(&mut run, Some(&mut client), 1000, &args.history_schema)?;
     let settings = ApplySettings {
         history_schema: args.history_schema.clone(),
@@ -1063,7 +1067,7 @@ fn baseline_command(mut args: BaselineArgs) -> Result<u8, Error> {
     let version = parse_version(&version).map_err(Error::BaselineVersion)?;
     let mut run = resolve_database(&args.db)?;
     let url = run.url.clone().ok_or(apply::ApplyError::NoUrl)?;
-    let mut client = apply::connect(&url)?;
+    let mut client = db::connect(&url)?;
     // Marking needs the files, not a plan against the catalog.
     let (plan, _) = plan_for(&mut run, None, 1000, &args.db.history_schema)?;
     let settings = ApplySettings {

@@ -409,7 +409,7 @@ fn check_lock_claims(rules: &[&'static Rule], lint: &dyn Fn(&'static Rule) -> Ve
 /// for (tests/pg-matrix.sh runs this file on every supported major).
 fn server_pg_version() -> PgVersion {
     let db = fresh_database();
-    safe_migrate::apply::server_version(&mut db.client())
+    safe_migrate::db::server_version(&mut db.client())
         .expect("the server's version")
         .min(PgVersion::MAX)
 }

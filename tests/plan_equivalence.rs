@@ -72,7 +72,7 @@ fn check(case: &Case) {
     // Planned for the server's version, as `migrate apply` plans
     // (tests/pg-matrix.sh runs this on every supported major).
     let mut settings = PlanSettings::default();
-    settings.lint.pg_version = safe_migrate::apply::server_version(&mut safe.client())
+    settings.lint.pg_version = safe_migrate::db::server_version(&mut safe.client())
         .expect("the server's version")
         .min(safe_migrate::pg::PgVersion::MAX);
     let planned = plan(sources, &settings).migrations.pop().unwrap();

@@ -167,19 +167,7 @@ fn connection_lost(e: &postgres::Error) -> bool {
         || (code.is_none() && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()))
 }
 
-/// The server's message, SQLSTATE and detail for a database error, else the error.
-pub fn error_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                s.push_str(&format!("; detail: {detail}"));
-            }
-            s
-        }
-        None => e.to_string(),
-    }
-}
+pub use crate::db::error_text;
 
 /// The `SET LOCAL`s of one try of a step's (or a batch's) transaction.
 ///
