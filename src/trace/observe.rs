@@ -108,7 +108,7 @@ pub(crate) use crate::db::error_text;
 
 impl Session {
     /// Connects twice to `url`, with TLS as its `sslmode` says (as `migrate
-    /// apply` connects: [`crate::apply::connect`]).
+    /// apply` connects: [`crate::db::connect`]).
     pub fn connect(url: &str) -> Result<Session, String> {
         let notes = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&notes);
