@@ -723,3 +723,16 @@ fn a_history_from_before_the_origin_column_is_read_and_gains_it() {
         "1:ran,2:baseline"
     );
 }
+
+#[test]
+fn a_plain_schema_migrations_table_does_not_stop_a_plain_apply() {
+    // dbmate's table has the shape Rails' (and many a hand-made history) has:
+    // only --adopt dbmate reads it.
+    let db = fresh_database();
+    db.psql_ok(DBMATE_TABLE);
+    db.psql_ok("INSERT INTO schema_migrations VALUES ('20200101000000');");
+    let dir = migrations(&[("V1__create.sql", V1)]);
+    let out = migrate(dir.path(), &db.url, &["apply"]);
+    assert_exit(&out, 0);
+    assert_eq!(our_history(&db), "1:applied");
+}

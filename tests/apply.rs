@@ -258,7 +258,20 @@ fn a_blocked_step_waits_until_the_lock_is_released() {
     .stderr(Stdio::piped())
     .spawn()
     .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    // Hold on until the runner has reached the step (its second connection is open).
+    let started = Instant::now();
+    while scalar(
+        &db,
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'safe-migrate monitor'",
+    ) == "0"
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the runner never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(1000));
     blocker.batch_execute("COMMIT").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_exit(&out, 0);

@@ -104,6 +104,28 @@ fn busy_holder(db: &TestDb, app: &str, table: &str) -> (std::thread::JoinHandle<
     (handle, pid)
 }
 
+/// Waits until `migrate apply` has opened its second connection: it has
+/// something to apply and is about to run its first step.
+fn wait_for_monitor(db: &TestDb) {
+    let mut watcher = db.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'safe-migrate monitor'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "migrate apply never opened its second connection"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn column_exists(db: &TestDb, column: &str) -> bool {
     scalar(
         db,
@@ -159,6 +181,7 @@ fn an_old_blocker_delays_the_step_without_queueing_traffic() {
     };
 
     let child = spawn_apply(&dir, &db, &["--lock-timeout", "500ms"]);
+    wait_for_monitor(&db);
     std::thread::sleep(Duration::from_secs(3));
     watching.store(false, Ordering::Relaxed);
     let (samples, queued) = sampler.join().unwrap();
@@ -352,6 +375,21 @@ fn a_concurrent_build_reports_its_phase_while_it_runs() {
     // "waiting for writers before build") without blocking anyone.
     let (mut writer, _) = idle_holder(&db, "writer-on-t", "t", "ROW EXCLUSIVE");
     let child = spawn_apply(&dir, &db, &[]);
+    // Once the build waits, two reports are due within 4.5 s (one every 2 s).
+    let mut watcher = db.client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_progress_create_index WHERE relid = 't'::regclass",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the build never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     std::thread::sleep(Duration::from_millis(4500));
     writer.batch_execute("COMMIT").unwrap();
     let out = child.wait_with_output().unwrap();
@@ -439,6 +477,7 @@ fn a_backfill_batch_does_not_queue_behind_an_old_share_lock() {
     // SHARE (a plain CREATE INDEX holds it) conflicts with a batch's ROW EXCLUSIVE.
     let (mut blocker, pid) = idle_holder(&db, "index-builder", "t", "SHARE");
     let child = spawn_apply(&dir, &db, &[]);
+    wait_for_monitor(&db);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
         scalar(&db, "SELECT sum(n) FROM t"),

@@ -67,7 +67,15 @@ fn check(case: &Case) {
         from_text(file("V1__history.sql"), history.clone()),
         from_text(file("V2__change.sql"), case.migration.into()),
     ];
-    let planned = plan(sources, &PlanSettings::default()).migrations.pop().unwrap();
+    let naive = fresh_database();
+    let safe = fresh_database();
+    // Planned for the server's version, as `migrate apply` plans
+    // (tests/pg-matrix.sh runs this on every supported major).
+    let mut settings = PlanSettings::default();
+    settings.lint.pg_version = safe_migrate::db::server_version(&mut safe.client())
+        .expect("the server's version")
+        .min(safe_migrate::pg::PgVersion::MAX);
+    let planned = plan(sources, &settings).migrations.pop().unwrap();
     assert!(
         planned
             .statements
@@ -79,8 +87,6 @@ fn check(case: &Case) {
     );
     let script = render::sql_script(&planned);
 
-    let naive = fresh_database();
-    let safe = fresh_database();
     for db in [&naive, &safe] {
         db.psql_ok(case.pre);
         db.psql_ok(&history);

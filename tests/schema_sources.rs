@@ -155,3 +155,173 @@ fn a_user_without_catalog_access_gets_a_clear_error() {
     assert!(err.to_string().contains("pg_attribute"), "{err}");
     assert!(err.help().contains("read access to pg_catalog"), "{}", err.help());
 }
+
+/// A migration of tables the history did not create, with statements whose
+/// verdict depends on what the schema knows.
+const PENDING: &str = r#"ALTER TABLE accounts ALTER COLUMN email SET NOT NULL;
+ALTER TABLE accounts ALTER COLUMN email TYPE text;
+ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;
+CREATE INDEX orders_note_idx ON app."Orders" (note);
+ALTER TABLE app."Orders" ALTER COLUMN note SET NOT NULL;
+ALTER TABLE tags ADD COLUMN weight integer NOT NULL;
+"#;
+
+/// (rule, line, severity) of every finding `migrate lint --format json` prints.
+fn verdicts(out: &std::process::Output) -> Vec<(String, u64, String)> {
+    assert!(
+        out.status.code().is_some_and(|c| c <= 1),
+        "{}",
+        support::migrate::text(out)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut found: Vec<(String, u64, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["severity"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn lint(dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["lint", "--format", "json", "--config"])
+        .arg(dir.join("migrate.yaml"))
+        .arg(dir.join("pending"))
+        .args(extra)
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn lint_gives_the_same_verdicts_from_the_catalog_the_dump_and_the_history() {
+    let db = support::fresh_database();
+    db.psql_ok(MIGRATIONS);
+    let dir = tempfile::tempdir().unwrap();
+    // Every table counts as big, so verdicts do not depend on sizes.
+    std::fs::write(
+        dir.path().join("migrate.yaml"),
+        "small_table: { rows: 0, bytes: 0 }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("pending")).unwrap();
+    std::fs::write(dir.path().join("pending/V2__change.sql"), PENDING).unwrap();
+    std::fs::write(dir.path().join("structure.sql"), pg_dump(&db)).unwrap();
+
+    let from_catalog = verdicts(&lint(dir.path(), &["--database-url", &db.url]));
+    let dump = dir.path().join("structure.sql");
+    let from_dump = verdicts(&lint(dir.path(), &["--schema", dump.to_str().unwrap()]));
+    std::fs::write(dir.path().join("pending/V1__history.sql"), MIGRATIONS).unwrap();
+    let from_history: Vec<_> = verdicts(&lint(dir.path(), &[]))
+        .into_iter()
+        .filter(|f| f.0 != "prefer-bigint" && f.0 != "prefer-text" && f.0 != "prefer-identity")
+        .collect();
+
+    assert_eq!(from_catalog, from_dump, "catalog and dump");
+    let only_pending: Vec<_> = from_history.iter().filter(|f| f.1 <= 6).cloned().collect();
+    assert!(
+        only_pending.iter().all(|f| from_catalog.contains(f)),
+        "history {from_history:?}\ncatalog {from_catalog:?}"
+    );
+    let rules: Vec<&str> = from_catalog.iter().map(|f| f.0.as_str()).collect();
+    // email is NOT NULL already and varchar(100) → text rewrites nothing;
+    // integer → bigint does; the index blocks writes; note's SET NOT NULL
+    // has a validated CHECK only from PostgreSQL 12 on… and a NOT VALID one here.
+    assert!(
+        !from_catalog.iter().any(|f| f.1 == 1 || f.1 == 2),
+        "{from_catalog:?}"
+    );
+    assert!(rules.contains(&"change-column-type"), "{rules:?}");
+    assert!(rules.contains(&"create-index-non-concurrent"), "{rules:?}");
+    assert!(rules.contains(&"set-not-null"), "{rules:?}");
+    assert!(
+        rules.contains(&"add-column-not-null-without-default"),
+        "{rules:?}"
+    );
+}
+
+#[test]
+fn lint_names_the_size_and_lets_small_tables_through() {
+    let db = support::fresh_database();
+    db.psql_ok(MIGRATIONS);
+    db.psql_ok(
+        "INSERT INTO accounts (email) SELECT 'u' || g FROM generate_series(1, 20000) g; ANALYZE accounts;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("migrate.yaml"),
+        "small_table: { rows: 10000, bytes: 100000000 }\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("pending")).unwrap();
+    std::fs::write(
+        dir.path().join("pending/V2__change.sql"),
+        "CREATE INDEX accounts_balance_idx ON accounts (balance);\nCREATE INDEX tags_tag_idx ON tags (tag);\n",
+    )
+    .unwrap();
+    let out = lint(dir.path(), &["--database-url", &db.url]);
+    let found = verdicts(&out);
+    assert_eq!(
+        found,
+        vec![
+            ("create-index-non-concurrent".to_string(), 1, "error".to_string()),
+            ("create-index-non-concurrent".to_string(), 2, "info".to_string()),
+        ]
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["findings"][0]["rows"], 20000);
+    assert!(doc["findings"][0]["bytes"].as_u64().unwrap() > 500_000);
+    let text = Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["lint", "--database-url", &db.url, "--config"])
+        .arg(dir.path().join("migrate.yaml"))
+        .arg(dir.path().join("pending"))
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&text.stdout);
+    assert!(stdout.contains("= table: accounts: ~20k rows,"), "{stdout}");
+}
+
+#[test]
+fn the_column_swap_works_on_a_table_the_history_did_not_create() {
+    let db = support::fresh_database();
+    db.psql_ok(MIGRATIONS);
+    db.psql_ok("INSERT INTO accounts (email, balance) SELECT 'u' || g, g FROM generate_series(1, 3000) g;");
+    let twin = support::copy_database(&db);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("V1__widen.sql"),
+        "ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;\n",
+    )
+    .unwrap();
+    let out = support::migrate::migrate(dir.path(), &db.url, &["apply", "--batch-pause", "0"]);
+    support::migrate::assert_exit(&out, 0);
+    support::migrate::assert_stdout_has(&out, "swap");
+    twin.psql_ok("ALTER TABLE accounts ALTER COLUMN balance TYPE bigint;");
+    let (a, b) = (facts_of(&db), facts_of(&twin));
+    assert_eq!(a, b);
+    let sum = "SELECT sum(balance)::text || ' ' || pg_typeof(sum(balance))::text FROM accounts";
+    assert_eq!(
+        support::migrate::scalar(&db, sum),
+        support::migrate::scalar(&twin, sum)
+    );
+}
+
+fn facts_of(db: &support::TestDb) -> Vec<String> {
+    let mut client = db.client();
+    catalog::read(&mut client)
+        .unwrap()
+        .schema
+        .facts()
+        .into_iter()
+        .filter(|f| !f.contains("safe_migrate."))
+        .collect()
+}

@@ -15,7 +15,8 @@
 
 mod support;
 
-use safe_migrate::apply::{self, ApplyError};
+use safe_migrate::apply::ApplyError;
+use safe_migrate::db::DbError;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -100,7 +101,7 @@ fn cluster() -> &'static Cluster {
                 format!("hba_file={}", hba.display()),
             ],
         })?;
-        let mut admin = apply::connect(&cluster.url("postgres")).map_err(|e| e.to_string())?;
+        let mut admin = safe_migrate::db::connect(&cluster.url("postgres")).map_err(|e| e.to_string())?;
         admin
             .batch_execute("CREATE ROLE certuser LOGIN")
             .map_err(|e| e.to_string())?;
@@ -126,7 +127,7 @@ fn url(host: &str, params: &str) -> String {
 
 /// Whether the session `url` connects with is encrypted, as the server sees it.
 fn encrypted(url: &str) -> Result<bool, ApplyError> {
-    let mut client = apply::connect(url)?;
+    let mut client = safe_migrate::db::connect(url)?;
     let row = client
         .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
         .unwrap();
@@ -149,7 +150,7 @@ fn require_with_a_root_certificate_verifies_the_chain() {
     assert!(encrypted(&url("wrong.invalid", &good)).unwrap());
     let bad = format!("sslmode=require&sslrootcert={}", root_cert("other.crt").display());
     let e = encrypted(&url("localhost", &bad)).unwrap_err();
-    assert!(matches!(e, ApplyError::Tls { .. }), "{e}");
+    assert!(matches!(e, ApplyError::Db(DbError::Tls { .. })), "{e}");
 }
 
 #[test]
@@ -168,7 +169,7 @@ fn verify_full_refuses_a_host_name_not_in_the_certificate() {
         root_cert("server.crt").display()
     );
     let e = encrypted(&url("wrong.invalid", &params)).unwrap_err();
-    assert!(matches!(e, ApplyError::Tls { .. }), "{e}");
+    assert!(matches!(e, ApplyError::Db(DbError::Tls { .. })), "{e}");
     let message = e.to_string();
     assert!(message.contains("sslmode=verify-full"), "{message}");
     assert!(message.contains("certificate verify failed"), "{message}");
@@ -186,7 +187,7 @@ fn verify_ca_checks_the_chain_but_not_the_host_name() {
     // Without sslrootcert the system's roots are used, and they do not
     // vouch for a self-signed certificate.
     let e = encrypted(&url("localhost", "sslmode=verify-ca")).unwrap_err();
-    assert!(matches!(e, ApplyError::Tls { .. }), "{e}");
+    assert!(matches!(e, ApplyError::Db(DbError::Tls { .. })), "{e}");
     assert!(e.to_string().contains("certificate verify failed"), "{e}");
 }
 
@@ -243,7 +244,7 @@ fn sslmode_is_ignored_on_a_unix_socket_as_libpq_does() {
 
 #[test]
 fn trace_connects_as_apply_does() {
-    let mut admin = apply::connect(&url("localhost", "sslmode=require")).unwrap();
+    let mut admin = safe_migrate::db::connect(&url("localhost", "sslmode=require")).unwrap();
     admin.batch_execute("CREATE DATABASE trace_tls").unwrap();
     let dir = one_migration();
     let run = |host: &str| {
@@ -275,7 +276,7 @@ fn client_files(key: &str) -> String {
 
 /// Who the server says the session is, and the certificate it saw.
 fn session_user_and_dn(url: &str) -> (String, String) {
-    let mut client = apply::connect(url).unwrap_or_else(|e| panic!("{e}"));
+    let mut client = safe_migrate::db::connect(url).unwrap_or_else(|e| panic!("{e}"));
     let row = client
         .query_one(
             "SELECT current_user::text, client_dn FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
@@ -334,21 +335,21 @@ fn an_open_or_wrong_client_key_is_refused_before_connecting() {
     let open = material().join("client-open.key");
     std::fs::copy(material().join("client.key"), &open).unwrap();
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let Err(e) = apply::connect(&certuser_url(&client_files("client-open.key"))) else {
+    let Err(e) = safe_migrate::db::connect(&certuser_url(&client_files("client-open.key"))) else {
         panic!("connected with a key file others may read")
     };
-    assert!(matches!(e, ApplyError::TlsSetup { .. }), "{e}");
+    assert!(matches!(e, DbError::TlsSetup { .. }), "{e}");
     assert!(
         e.to_string()
             .contains("client-open.key has group or world access"),
         "{e}"
     );
-    assert_eq!(e.exit_code(), 2);
+    assert_eq!(ApplyError::from(e).exit_code(), 2);
 
-    let Err(e) = apply::connect(&certuser_url(&client_files("other.key"))) else {
+    let Err(e) = safe_migrate::db::connect(&certuser_url(&client_files("other.key"))) else {
         panic!("connected with another certificate's key")
     };
-    assert!(matches!(e, ApplyError::TlsSetup { .. }), "{e}");
+    assert!(matches!(e, DbError::TlsSetup { .. }), "{e}");
     assert!(
         e.to_string().contains("other.key is not the key of sslcert"),
         "{e}"

@@ -1,7 +1,7 @@
 //! Taking over another tool's history, so that switching to `migrate apply`
 //! runs nothing twice (`apply --adopt TOOL`).
 //!
-//! Each tool is one row of [`TOOLS`]: its name, its table, the columns that
+//! Each tool is one row of `TOOLS`: its name, its table, the columns that
 //! tell its table apart, one query that reads the table as uniform
 //! [`Record`]s, how it names a version after a file, and the checksum it
 //! keeps (if any). The formats, as each tool writes them on PostgreSQL:
@@ -333,10 +333,12 @@ fn fold(rows: impl Iterator<Item = (String, String, Option<String>, String)>) ->
 }
 
 /// Which tool's history this database holds with at least one version in
-/// it, if any (the first in [`TOOLS`] order), so that a plain `apply` on a
+/// it, if any (the first in `TOOLS` order), so that a plain `apply` on a
 /// database another tool migrated is refused rather than run twice.
+/// dbmate's table is not looked for: Rails (and many hand-made histories)
+/// keep a `schema_migrations (version)` of the same shape.
 pub fn detect(client: &mut impl GenericClient) -> Result<Option<(Adopt, usize)>, ApplyError> {
-    for t in TOOLS {
+    for t in TOOLS.iter().filter(|t| t.adopt != Adopt::Dbmate) {
         match history(client, t.adopt) {
             Ok(Some(records)) if !records.is_empty() => return Ok(Some((t.adopt, records.len()))),
             // A table of that name that is not the tool's is somebody

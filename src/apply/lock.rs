@@ -9,6 +9,7 @@
 //! give: [`check_session`] refuses such a connection.
 
 use super::{ApplyError, ApplySettings, Event};
+use crate::db::DbError;
 use std::time::{Duration, Instant};
 
 /// The advisory lock key: the bytes of "safemigr". Fixed, so every runner
@@ -28,17 +29,21 @@ fn backend_pid(client: &mut postgres::Client) -> Result<i32, ApplyError> {
             postgres::SimpleQueryMessage::Row(row) => row.get(0)?.parse().ok(),
             _ => None,
         })
-        .ok_or_else(|| ApplyError::Connect {
-            url: "the database".to_string(),
-            message: "SELECT pg_backend_pid() returned no row".to_string(),
+        .ok_or_else(|| {
+            DbError::Connect {
+                url: "the database".to_string(),
+                message: "SELECT pg_backend_pid() returned no row".to_string(),
+            }
+            .into()
         })
 }
 
 fn connection_lost(e: &postgres::Error) -> ApplyError {
-    ApplyError::Connect {
+    DbError::Connect {
         url: "the database".to_string(),
-        message: super::run::error_text(e),
+        message: crate::db::error_text(e),
     }
+    .into()
 }
 
 /// Refuses a connection whose server session changes between transactions.

@@ -6,8 +6,8 @@
 //! step runs comes from its fields, never from its SQL text: a
 //! [`TxMode::InTransaction`] step runs in one short transaction under `SET
 //! LOCAL lock_timeout` with retries (see [`run`]), a [`TxMode::Outside`] step
-//! runs bare in autocommit, a [`StepKind::Backfill`] runs keyset batches (see
-//! [`backfill`]), and a [`StepKind::Check`] must return true. Every step's
+//! runs bare in autocommit, a [`crate::plan::StepKind::Backfill`] runs keyset batches (see
+//! [`backfill`]), and a [`crate::plan::StepKind::Check`] must return true. Every step's
 //! "done" record is written to the history (see [`history`]) in the same
 //! transaction as its effect when it has one, so an interrupted run resumes
 //! at the first step not done. One runner at a time is enforced with a
@@ -28,10 +28,9 @@ pub mod queue;
 pub mod retry;
 pub mod run;
 pub mod throttle;
-pub mod tls;
 
-use crate::pg::{LockMode, PgVersion, QualifiedName};
-use crate::plan::{MigrationPlan, Outcome, Plan, StepKind, TxMode};
+use crate::pg::{LockMode, QualifiedName};
+use crate::plan::{MigrationPlan, Outcome, Plan, TxMode};
 use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -194,22 +193,10 @@ pub fn blockers_line(blockers: &[Blocker]) -> String {
 /// Why `apply` stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    #[error("invalid database URL {url}: {message}")]
-    BadUrl { url: String, message: String },
-    #[error("{url}: {message}")]
-    TlsSetup { url: String, message: String },
-    #[error("cannot connect to {url} with sslmode={mode}: {message}")]
-    Tls {
-        url: String,
-        mode: &'static str,
-        message: String,
-    },
-    #[error("cannot connect to {url}: {message}")]
-    Connect { url: String, message: String },
     #[error("no database URL: pass --database-url, set DATABASE_URL or database_url in migrate.yaml")]
     NoUrl,
     #[error(transparent)]
-    Catalog(#[from] crate::db::DbError),
+    Db(#[from] crate::db::DbError),
     /// `evidence` says what gave the proxy away (see `lock::check_session`).
     #[error("the connection goes through a transaction-pooling proxy: {evidence}")]
     PoolingProxy { evidence: String },
@@ -335,15 +322,8 @@ impl ApplyError {
     /// What to do next.
     pub fn help(&self) -> &'static str {
         match self {
-            Self::BadUrl { .. } => "use postgres://user:password@host:port/dbname or key=value pairs",
-            Self::TlsSetup { .. } => "point sslrootcert= at a readable PEM file of CA certificates",
-            Self::Tls { .. } => {
-                "check that sslrootcert holds the server's CA and that the host in the URL is a name in its \
-                 certificate (verify-full); sslmode=require encrypts without verifying"
-            }
-            Self::Connect { .. } => "check the host, port, user and password, and that the server is up",
             Self::NoUrl => "pass --database-url postgres://… (the password is never printed)",
-            Self::Catalog(e) => e.help(),
+            Self::Db(e) => e.help(),
             Self::PoolingProxy { .. } => {
                 "connect directly or through a session-pooled port: the run lock and SET need one session"
             }
@@ -409,12 +389,8 @@ impl ApplyError {
     /// connection; 3: refused (drift, refused statements).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::BadUrl { .. }
-            | Self::TlsSetup { .. }
-            | Self::Tls { .. }
-            | Self::Connect { .. }
-            | Self::NoUrl
-            | Self::Catalog(_)
+            Self::NoUrl
+            | Self::Db(_)
             | Self::PoolingProxy { .. }
             | Self::RunLockBusy { .. }
             | Self::History { .. }
@@ -662,173 +638,6 @@ pub fn checksum(text: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// `url` with any password replaced by `***`: the user part of a
-/// `postgres://user:password@host` URL, a `password=` query parameter, and a
-/// `password=` key of a key-value connection string (quoted or not, with
-/// spaces around `=` or not).
-pub fn redact_url(url: &str) -> String {
-    let mut out = url.to_string();
-    if let Some(scheme_end) = out.find("://") {
-        let rest_start = scheme_end + 3;
-        let authority_end = out[rest_start..]
-            .find(['/', '?'])
-            .map_or(out.len(), |i| rest_start + i);
-        if let Some(at) = out[rest_start..authority_end].rfind('@') {
-            let userinfo = &out[rest_start..rest_start + at];
-            if let Some(colon) = userinfo.find(':') {
-                let start = rest_start + colon + 1;
-                out.replace_range(start..rest_start + at, "***");
-            }
-        }
-    }
-    let mut search = 0;
-    while let Some(found) = out[search..].find("password") {
-        let key_end = search + found + "password".len();
-        // `password=x`, `password = x` (key-value) and `password='a b'`.
-        let after_key = out[key_end..].trim_start();
-        let Some(value) = after_key.strip_prefix('=') else {
-            search = key_end;
-            continue;
-        };
-        let value = value.trim_start();
-        let start = out.len() - value.len();
-        let end = if let Some(quoted) = value.strip_prefix('\'') {
-            let mut escaped = false;
-            let close = quoted.char_indices().find(|&(_, c)| {
-                let closes = c == '\'' && !escaped;
-                escaped = c == '\\' && !escaped;
-                closes
-            });
-            close.map_or(out.len(), |(i, _)| start + 1 + i + 1)
-        } else {
-            value
-                .find(|c: char| c == '&' || c.is_whitespace())
-                .map_or(out.len(), |i| start + i)
-        };
-        out.replace_range(start..end, "***");
-        search = start + 3;
-    }
-    out
-}
-
-/// Connects with the URL (or key-value string), with TLS as its `sslmode`
-/// says (libpq's meaning, `prefer` by default; see [`tls`]). No message
-/// built here contains the password.
-pub fn connect(url: &str) -> Result<postgres::Client, ApplyError> {
-    connect_as(url, "safe-migrate apply", |_| {})
-}
-
-/// [`connect`] as `application_name`, with `configure` applied to the
-/// connection settings first (a notice callback, say).
-pub fn connect_as(
-    url: &str,
-    application_name: &str,
-    configure: impl FnOnce(&mut postgres::Config),
-) -> Result<postgres::Client, ApplyError> {
-    use postgres::config::SslMode as Negotiate;
-    use tls::SslMode;
-    let shown = redact_url(url);
-    let bad_url = |message: String| ApplyError::BadUrl {
-        url: shown.clone(),
-        message,
-    };
-    let (rest, params) = tls::split(url).map_err(bad_url)?;
-    let mut config: postgres::Config = rest
-        .parse()
-        .map_err(|e: postgres::Error| bad_url(scrub(&e.to_string(), url)))?;
-    config.application_name(application_name);
-    configure(&mut config);
-    let password = config
-        .get_password()
-        .map(|p| String::from_utf8_lossy(p).into_owned());
-    let connector = tls::connector(&params).map_err(|message| ApplyError::TlsSetup {
-        url: shown.clone(),
-        message,
-    })?;
-    let plain = |config: &mut postgres::Config| config.ssl_mode(Negotiate::Disable).connect(postgres::NoTls);
-    // libpq ignores sslmode on unix sockets, where PostgreSQL never offers TLS.
-    let unix_only = config.get_hostaddrs().is_empty()
-        && !config.get_hosts().is_empty()
-        && config
-            .get_hosts()
-            .iter()
-            .all(|h| matches!(h, postgres::config::Host::Unix(_)));
-    let result = match params.mode {
-        _ if unix_only => plain(&mut config),
-        SslMode::Disable => plain(&mut config),
-        // libpq: `allow` tries without TLS first, `prefer` with TLS first;
-        // either falls back to the other when the first try fails.
-        SslMode::Allow => {
-            plain(&mut config).or_else(|_| config.ssl_mode(Negotiate::Require).connect(connector.clone()))
-        }
-        SslMode::Prefer => match config.ssl_mode(Negotiate::Prefer).connect(connector.clone()) {
-            Err(e) if is_tls_failure(&e) => plain(&mut config),
-            other => other,
-        },
-        SslMode::Require | SslMode::VerifyCa | SslMode::VerifyFull => {
-            config.ssl_mode(Negotiate::Require).connect(connector)
-        }
-    };
-    result.map_err(|e| {
-        let mut message = run::error_text(&e);
-        // The handshake error says only that it failed; OpenSSL says why
-        // (`certificate verify failed … (hostname mismatch)`).
-        if let Some(cause) = std::error::Error::source(&e).filter(|_| is_tls_failure(&e)) {
-            message = format!("{message}: {cause}");
-        }
-        if let Some(p) = password.as_deref().filter(|p| !p.is_empty()) {
-            message = message.replace(p, "***");
-        }
-        let message = scrub(&message, url);
-        if is_tls_failure(&e) {
-            ApplyError::Tls {
-                url: shown,
-                mode: params.mode.as_str(),
-                message,
-            }
-        } else {
-            ApplyError::Connect { url: shown, message }
-        }
-    })
-}
-
-/// Whether the TLS handshake itself failed (a certificate or host name that
-/// does not verify), as opposed to the server refusing the connection.
-fn is_tls_failure(e: &postgres::Error) -> bool {
-    std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<native_tls::Error>().is_some())
-}
-
-/// Removes the URL and its password from a message, in case a library quoted them.
-fn scrub(message: &str, url: &str) -> String {
-    message.replace(url, &redact_url(url))
-}
-
-/// The server's major version, for planning against the real target.
-/// The primary key columns of `table` from the live catalog (empty when it
-/// has none or does not exist), for plans that need facts the history lacks.
-pub fn primary_key(client: &mut postgres::Client, table: &crate::pg::QualifiedName) -> Vec<crate::pg::Ident> {
-    client
-        .query(
-            "SELECT a.attname::text
-             FROM pg_catalog.pg_index i
-             CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-             JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-             WHERE i.indrelid = to_regclass($1::text) AND i.indisprimary
-             ORDER BY k.ord",
-            &[&table.to_string()],
-        )
-        .map(|rows| {
-            rows.into_iter()
-                .map(|r| crate::pg::Ident::new(r.get::<_, String>(0)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-pub fn server_version(client: &mut postgres::Client) -> Option<PgVersion> {
-    crate::db::server_version(client).ok()
-}
-
 /// The migrations of `plan` that `settings.target` includes, in plan order.
 fn in_target<'p>(plan: &'p Plan, settings: &ApplySettings) -> impl Iterator<Item = &'p MigrationPlan> + 'p {
     let target = settings.target.clone();
@@ -984,21 +793,10 @@ fn apply_locked(
     Ok(summary)
 }
 
-fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Ddl => "ddl",
-        StepKind::Concurrent => "concurrent",
-        StepKind::Validate => "validate",
-        StepKind::Backfill => "backfill",
-        StepKind::Swap => "swap",
-        StepKind::Check => "check",
-    }
-}
-
 /// The checksum a step's "done" record carries, so an edited failed
 /// migration keeps only the done steps that did not change.
 fn step_checksum(step: &crate::plan::Step) -> String {
-    checksum(&format!("{}\n{}", kind_name(step.kind), step.sql))
+    checksum(&format!("{}\n{}", step.kind.name(), step.sql))
 }
 
 fn apply_migration(
@@ -1091,7 +889,7 @@ fn apply_migration(
                     version: id.clone(),
                     step: index + 1,
                     of: m.steps.len(),
-                    kind: kind_name(step.kind),
+                    kind: step.kind.name(),
                     table: step
                         .table
                         .as_ref()
@@ -1187,53 +985,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn redacts_passwords_in_every_form() {
-        assert_eq!(
-            redact_url("postgres://bob:s3cret@db:5432/app"),
-            "postgres://bob:***@db:5432/app"
-        );
-        assert_eq!(redact_url("postgres://bob@db/app"), "postgres://bob@db/app");
-        assert_eq!(
-            redact_url("postgres://db/app?user=bob&password=s3cret&sslmode=disable"),
-            "postgres://db/app?user=bob&password=***&sslmode=disable"
-        );
-        assert_eq!(
-            redact_url("host=db password=s3cret user=bob"),
-            "host=db password=*** user=bob"
-        );
-    }
-
-    #[test]
     fn checksum_ignores_line_endings_and_trailing_space() {
         assert_eq!(checksum("a;\r\nb;\r\n"), checksum("a;\nb;"));
         assert_eq!(checksum("a;   \nb;\t\n\n"), checksum("a;\nb;"));
         assert_ne!(checksum("a;\nb;"), checksum("a; b;"));
-    }
-
-    #[test]
-    fn redacts_passwords_among_tls_parameters() {
-        assert_eq!(
-            redact_url("postgres://bob:s3cret@db/app?sslmode=verify-full&sslrootcert=/ca.pem"),
-            "postgres://bob:***@db/app?sslmode=verify-full&sslrootcert=/ca.pem"
-        );
-        assert_eq!(
-            redact_url("postgres://db/app?sslrootcert=/ca.pem&password=s3cret&sslmode=require"),
-            "postgres://db/app?sslrootcert=/ca.pem&password=***&sslmode=require"
-        );
-        assert_eq!(
-            redact_url("host=db password = 's3 c\\'ret' sslmode=require"),
-            "host=db password = *** sslmode=require"
-        );
-        assert_eq!(redact_url("host=db password='s3 cret"), "host=db password=***");
-    }
-
-    #[test]
-    fn a_bad_sslmode_is_a_bad_url_without_the_password() {
-        let Err(e) = connect("postgres://u:pw-secret@localhost/db?sslmode=always") else {
-            panic!("connected with an unknown sslmode")
-        };
-        assert!(matches!(e, ApplyError::BadUrl { .. }), "{e}");
-        assert!(e.to_string().contains("sslmode=always"), "{e}");
-        assert!(!e.to_string().contains("pw-secret"), "{e}");
     }
 }

@@ -25,7 +25,7 @@ pub struct MonitorUrl(pub String);
 impl std::fmt::Debug for MonitorUrl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_tuple("MonitorUrl")
-            .field(&super::redact_url(&self.0))
+            .field(&crate::db::redact_url(&self.0))
             .finish()
     }
 }
@@ -88,7 +88,7 @@ impl Session {
 fn open(url: MonitorUrl) -> Option<postgres::Client> {
     let (sender, receiver) = mpsc::channel();
     std::thread::spawn(move || {
-        let client = super::connect_as(&url.0, "safe-migrate monitor", |_| {})
+        let client = crate::db::connect_as(&url.0, "safe-migrate monitor", |_| {})
             .ok()
             .and_then(|mut c| c.batch_execute("SET statement_timeout = '5s'").ok().map(|()| c));
         let _ = sender.send(client);

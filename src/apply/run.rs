@@ -51,14 +51,14 @@ impl StepContext<'_> {
             return ApplyError::ConnectionLost {
                 migration: self.label.to_string(),
                 step: self.index + 1,
-                kind: super::kind_name(self.step.kind),
+                kind: self.step.kind.name(),
                 message: error_text(e),
             };
         }
         ApplyError::Step {
             migration: self.label.to_string(),
             step: self.index + 1,
-            kind: super::kind_name(self.step.kind),
+            kind: self.step.kind.name(),
             message: error_text(e),
         }
     }
@@ -75,8 +75,9 @@ impl StepContext<'_> {
     /// Writes the step's history row. A failure to write it (permission
     /// denied, disk full) is reported as [`ApplyError::History`], not as the
     /// step's own failure, except a lock timeout or deadlock, which is
-    /// retried like the step; either way the caller's transaction, and the
-    /// effect in it, rolls back.
+    /// retried like the step, and a lost connection, which is
+    /// [`ApplyError::ConnectionLost`] like any other; either way the caller's
+    /// transaction, and the effect in it, rolls back.
     pub(crate) fn record(
         &self,
         client: &mut impl GenericClient,
@@ -99,6 +100,9 @@ impl StepContext<'_> {
         .map_err(|e| {
             if retry::is_retryable(&e) {
                 TryError::Db(e)
+            } else if connection_lost(&e) {
+                // The server went away, not the history: the step's own error.
+                TryError::Stop(self.failed(&e))
             } else {
                 TryError::Stop(self.history_failed(&e))
             }
@@ -163,19 +167,7 @@ fn connection_lost(e: &postgres::Error) -> bool {
         || (code.is_none() && std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()))
 }
 
-/// The server's message, SQLSTATE and detail for a database error, else the error.
-pub fn error_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{} (SQLSTATE {})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                s.push_str(&format!("; detail: {detail}"));
-            }
-            s
-        }
-        None => e.to_string(),
-    }
-}
+pub use crate::db::error_text;
 
 /// The `SET LOCAL`s of one try of a step's (or a batch's) transaction.
 ///

@@ -70,11 +70,17 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
     let relations_sql = format!(
         "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text, \
                 c.reltuples::float8, c.relpages::int8, n.nspname::text, c.relname::text, \
-                CASE WHEN c.relkind IN ('r', 'm') THEN pg_catalog.pg_total_relation_size(c.oid) ELSE 0 END, \
+                CASE WHEN c.relkind NOT IN ('r', 'm') THEN 0 \
+                     ELSE current_setting('block_size')::int8 * (coalesce(t.relpages, 0) + coalesce(ix.pages, 0)) \
+                          + CASE WHEN c.relpages > 0 THEN current_setting('block_size')::int8 * c.relpages \
+                                 ELSE pg_catalog.pg_relation_size(c.oid) END END, \
                 (SELECT i.inhparent FROM pg_catalog.pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition), \
                 CASE WHEN c.relispartition THEN pg_catalog.pg_get_expr(c.relpartbound, c.oid) END, \
                 CASE WHEN c.relkind = 'p' THEN pg_catalog.pg_get_partkeydef(c.oid) END \
          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+         LEFT JOIN pg_catalog.pg_class t ON t.oid = c.reltoastrelid \
+         LEFT JOIN (SELECT x.indrelid, sum(ic.relpages)::int8 AS pages FROM pg_catalog.pg_index x \
+                    JOIN pg_catalog.pg_class ic ON ic.oid = x.indexrelid GROUP BY 1) ix ON ix.indrelid = c.oid \
          WHERE c.relkind IN ('r', 'p', 'm') AND {SYSTEM_SCHEMAS} \
          ORDER BY c.oid"
     );

@@ -1,17 +1,35 @@
-//! The database edge: what every command that reads a live PostgreSQL
-//! shares. The server's version, error text with its SQLSTATE, and the
-//! [`catalog`] reader that turns a database's schema into the model lint,
-//! plan and apply start from. Nothing to the left of this module (source,
-//! parse, schema, lint, plan) talks to a database.
+//! The database edge: what every command that talks to PostgreSQL shares.
+//! Connections with libpq's TLS settings ([`connect`], [`tls`]), the
+//! server's version, error text with its SQLSTATE, and the [`catalog`]
+//! reader that turns a database's schema into the model lint, plan and
+//! apply start from. Nothing to the left of this module (source, parse,
+//! schema, lint, plan) talks to a database.
 
 pub mod catalog;
+mod connect;
+pub mod tls;
+
+pub use connect::{connect, connect_as, redact_url};
 
 use crate::pg::PgVersion;
 use postgres::Client;
 
-/// Reading the database failed.
+/// Connecting to or reading the database failed. Messages never hold a
+/// password.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
+    #[error("invalid database URL {url}: {message}")]
+    BadUrl { url: String, message: String },
+    #[error("{url}: {message}")]
+    TlsSetup { url: String, message: String },
+    #[error("cannot connect to {url} with sslmode={mode}: {message}")]
+    Tls {
+        url: String,
+        mode: &'static str,
+        message: String,
+    },
+    #[error("cannot connect to {url}: {message}")]
+    Connect { url: String, message: String },
     #[error("cannot read the database's schema ({what}): {message}")]
     Catalog {
         what: &'static str,
@@ -35,6 +53,13 @@ impl DbError {
     /// What to do about it.
     pub fn help(&self) -> &'static str {
         match self {
+            DbError::BadUrl { .. } => "use postgres://user:password@host:port/dbname or key=value pairs",
+            DbError::TlsSetup { .. } => "point sslrootcert= at a readable PEM file of CA certificates",
+            DbError::Tls { .. } => {
+                "check that sslrootcert holds the server's CA and that the host in the URL is a name in its \
+                 certificate (verify-full); sslmode=require encrypts without verifying"
+            }
+            DbError::Connect { .. } => "check the host, port, user and password, and that the server is up",
             DbError::Catalog { code, .. } if code.as_deref() == Some("42501") => {
                 "the user needs read access to pg_catalog (granted to PUBLIC by default): \
                  connect as a user that has it, or lint with --schema and a pg_dump --schema-only file"

@@ -27,6 +27,21 @@ pub struct Summary {
     pub infos: usize,
 }
 
+impl Summary {
+    /// Counts `file` and its findings.
+    pub fn add(&mut self, file: &FileLint) {
+        self.files += 1;
+        self.statements += file.source.statements.len();
+        for f in &file.findings {
+            match f.severity {
+                Severity::Error => self.errors += 1,
+                Severity::Warning => self.warnings += 1,
+                Severity::Info => self.infos += 1,
+            }
+        }
+    }
+}
+
 /// Everything a lint run found.
 #[derive(Debug, Clone, Default)]
 pub struct LintOutcome {

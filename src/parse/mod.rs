@@ -62,6 +62,31 @@ impl Stmt {
     }
 }
 
+impl StmtKind {
+    /// Whether PostgreSQL `pg` refuses to run the statement inside a
+    /// transaction block (`CONCURRENTLY`, `VACUUM`, `ALTER TYPE … ADD VALUE`
+    /// before 12), so it must be sent on its own in autocommit.
+    pub fn needs_autocommit(&self, pg: crate::pg::PgVersion) -> bool {
+        match self {
+            StmtKind::CreateIndex(i) => i.concurrently,
+            StmtKind::DropIndex(d) => d.concurrently,
+            StmtKind::Reindex(r) => r.concurrently,
+            StmtKind::Vacuum { .. } => true,
+            StmtKind::AlterTypeAddValue { .. } => !pg.at_least(12),
+            StmtKind::AlterTable(a) => a.actions.iter().any(|x| {
+                matches!(
+                    x,
+                    AlterAction::DetachPartition {
+                        concurrently: true,
+                        ..
+                    }
+                )
+            }),
+            _ => false,
+        }
+    }
+}
+
 /// What a statement is, with the facts rules look at.
 #[derive(Debug, Clone, PartialEq)]
 pub enum StmtKind {

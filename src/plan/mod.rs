@@ -42,6 +42,20 @@ pub enum StepKind {
     Check,
 }
 
+impl StepKind {
+    /// The kebab-case name plans, events and step checksums use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StepKind::Ddl => "ddl",
+            StepKind::Concurrent => "concurrent",
+            StepKind::Validate => "validate",
+            StepKind::Backfill => "backfill",
+            StepKind::Swap => "swap",
+            StepKind::Check => "check",
+        }
+    }
+}
+
 /// Whether a step runs inside a transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -98,6 +112,10 @@ pub struct Step {
     pub rule: Option<&'static str>,
     /// One line for the reader.
     pub note: Option<String>,
+    /// The size of the step's table, when the plan was made against a
+    /// database's catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<crate::schema::TableSize>,
 }
 
 impl Step {
@@ -123,6 +141,7 @@ impl Step {
             source,
             rule: None,
             note: None,
+            size: None,
         }
     }
 
@@ -389,6 +408,13 @@ pub fn plan_from(
             Err(never) => match never {},
         };
         builder.flush();
+        // Sizes do not change as the file runs: the schema after it has them.
+        for step in &mut builder.steps {
+            let table = step.table.as_ref().or(step.backfill.as_ref().map(|b| &b.table));
+            step.size = table
+                .and_then(|t| driver.schema().table(t))
+                .and_then(|t| t.size());
+        }
         migrations.push(MigrationPlan {
             file: file.source.file,
             text: file.source.text,
@@ -635,23 +661,7 @@ pub(crate) fn passthrough(stmt: &Stmt, text: &str, pg: PgVersion, schema: &Schem
     let locks = lint::statement_locks(stmt, pg, schema);
     // The first of the strongest: the statement's own table before the other side of a key.
     let strongest = locks.iter().rev().max_by_key(|(_, m)| *m).cloned();
-    let outside = match &stmt.kind {
-        StmtKind::CreateIndex(i) => i.concurrently,
-        StmtKind::DropIndex(d) => d.concurrently,
-        StmtKind::Reindex(r) => r.concurrently,
-        StmtKind::Vacuum { .. } => true,
-        StmtKind::AlterTypeAddValue { .. } => !pg.at_least(12),
-        StmtKind::AlterTable(a) => a.actions.iter().any(|x| {
-            matches!(
-                x,
-                AlterAction::DetachPartition {
-                    concurrently: true,
-                    ..
-                }
-            )
-        }),
-        _ => false,
-    };
+    let outside = stmt.kind.needs_autocommit(pg);
     let validate = matches!(&stmt.kind, StmtKind::AlterTable(a)
         if !a.actions.is_empty() && a.actions.iter().all(|x| matches!(x, AlterAction::ValidateConstraint { .. })));
     let mut step = if outside {

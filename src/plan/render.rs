@@ -3,7 +3,7 @@
 //! JSON (`json`, documented in `docs/plan-format.md`).
 
 use super::{Backfill, MigrationPlan, Outcome, Plan, Step, StepKind, TxMode};
-use crate::plan::sql::literal;
+use crate::plan::sql::{dollar_tag, literal};
 use std::fmt::Write;
 
 /// The lock timeout the psql script sets on lock-taking steps.
@@ -27,17 +27,6 @@ pub fn backfill_batch_sql(b: &Backfill) -> String {
         "{} WHERE ({key}) > (<last key>) AND ({key}) <= (<batch end>){filter}",
         b.head
     )
-}
-
-fn kind_name(kind: StepKind) -> &'static str {
-    match kind {
-        StepKind::Ddl => "ddl",
-        StepKind::Concurrent => "concurrent",
-        StepKind::Validate => "validate",
-        StepKind::Backfill => "backfill",
-        StepKind::Swap => "swap",
-        StepKind::Check => "check",
-    }
 }
 
 fn lock_line(step: &Step) -> String {
@@ -78,6 +67,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             continue;
         }
         let _ = writeln!(out, "== {} ({} steps)", m.file.path.display(), m.steps.len());
+        let mut sized = Vec::new();
         for (i, step) in m.steps.iter().enumerate() {
             let tx = if step.tx == TxMode::Outside {
                 ", outside a transaction"
@@ -88,7 +78,7 @@ pub fn text(plan: &Plan, colour: bool) -> String {
                 out,
                 "  {:>2}. [{}{tx}] {}",
                 i + 1,
-                kind_name(step.kind),
+                step.kind.name(),
                 lock_line(step)
             );
             for line in step.sql.lines() {
@@ -96,6 +86,21 @@ pub fn text(plan: &Plan, colour: bool) -> String {
             }
             if let Some(note) = &step.note {
                 let _ = writeln!(out, "        -- {note}");
+            }
+            // A table's size once per migration, and with every backfill.
+            if let (Some(size), Some(table)) = (step.size, &step.table) {
+                let batches = match (&step.backfill, size.rows) {
+                    (Some(b), Some(rows)) => Some(format!(
+                        "; about {} batches of {} rows to start",
+                        rows.div_ceil(u64::from(b.batch_size)).max(1),
+                        b.batch_size
+                    )),
+                    _ => None,
+                };
+                if batches.is_some() || !sized.contains(&table) {
+                    let _ = writeln!(out, "        -- {table}: {size}{}", batches.unwrap_or_default());
+                    sized.push(table);
+                }
             }
         }
         for s in &m.statements {
@@ -128,21 +133,6 @@ pub fn text(plan: &Plan, colour: bool) -> String {
         plan.migrations.len()
     );
     out
-}
-
-fn dollar_tag(base: &str, body: &str) -> String {
-    let mut n = 0;
-    loop {
-        let tag = if n == 0 {
-            format!("${base}$")
-        } else {
-            format!("${base}{n}$")
-        };
-        if !body.contains(&tag) {
-            return tag;
-        }
-        n += 1;
-    }
 }
 
 /// psql lines that run `body` only when `condition` (a boolean query) holds.
@@ -272,7 +262,7 @@ pub fn sql_script(m: &MigrationPlan) -> String {
             out,
             "\n-- step {}: {} — {}",
             i + 1,
-            kind_name(step.kind),
+            step.kind.name(),
             lock_line(step)
         );
         if let Some(note) = &step.note {

@@ -155,3 +155,34 @@ mod tests {
         );
     }
 }
+
+/// A dollar-quote tag `$base$` (or `$base1$`, `$base2$`, …) that does not
+/// occur in `body`, so the body can be quoted with it verbatim.
+pub fn dollar_tag(base: &str, body: &str) -> String {
+    (0..)
+        .map(|n| {
+            if n == 0 {
+                format!("${base}$")
+            } else {
+                format!("${base}{n}$")
+            }
+        })
+        .find(|tag| !body.contains(tag.as_str()))
+        .expect("some numbered tag is not in the body")
+}
+
+/// `SELECT (a) OR (b)` of two boolean queries.
+pub fn either(a: &Sql, b: &Sql) -> Sql {
+    Sql::kw("SELECT (").sql(a).glue(") OR (").sql(b).glue(")")
+}
+
+#[cfg(test)]
+mod shared_tests {
+    use super::*;
+
+    #[test]
+    fn dollar_tags_avoid_the_body() {
+        assert_eq!(dollar_tag("swap", "BEGIN END"), "$swap$");
+        assert_eq!(dollar_tag("swap", "x $swap$ y $swap1$"), "$swap2$");
+    }
+}

@@ -11,7 +11,8 @@
 //!       "message": "…", "help": "…" | null, "label": "…" | null,
 //!       "lock": "ACCESS EXCLUSIVE" | null, "lock_held_since_line": 2 | null,
 //!       "blocks": "reads-and-writes" | "writes" | "ddl-only" | "nothing" | null,
-//!       "table": "users" | null, "plannable": true
+//!       "table": "users" | null, "plannable": true,
+//!       "rows": 48200000 | null, "bytes": 12884901888 | null
 //!     }
 //!   ],
 //!   "summary": { "files": 2, "statements": 14, "errors": 1, "warnings": 0, "infos": 0 }
@@ -67,6 +68,11 @@ struct JsonFinding<'a> {
     table: Option<String>,
     /// `migrate plan` rewrites what this rule flags into a safe form.
     plannable: bool,
+    /// The table's row estimate, when the schema came from a live database
+    /// (`null` also when it was never analyzed).
+    rows: Option<u64>,
+    /// The table's total size in bytes, when the schema came from a live database.
+    bytes: Option<u64>,
 }
 
 pub(crate) fn render(files: &[FileView<'_>], summary: &Summary, out: &mut dyn Write) -> io::Result<()> {
@@ -106,6 +112,8 @@ fn json_finding<'a>(path: &'a str, l: &Located<'a>) -> JsonFinding<'a> {
         blocks: f.blocks(),
         table: f.table.as_ref().map(ToString::to_string),
         plannable: f.rule.rewritable,
+        rows: f.size.and_then(|s| s.rows),
+        bytes: f.size.map(|s| s.bytes),
     }
 }
 

@@ -167,6 +167,9 @@ fn finding(
         };
         note("lock", &format!("{lock} ({}){since}", lock.blocks().describe()))?;
     }
+    if let (Some(table), Some(size)) = (&f.table, f.size) {
+        note("table", &format!("{table}: {size}"))?;
+    }
     if let Some(help) = help_text(f) {
         note("help", &help)?;
     }

@@ -9,8 +9,8 @@
 //!
 //! The model lives as long as the lint run and grows with the schema the
 //! history builds, so it is stored compactly: every identifier once, in
-//! [`Names`], and small fixed-size records that name them by a 4-byte
-//! [`Name`] (a column is 16 bytes, a constraint 28, an index 20). Lookups
+//! `Names`, and small fixed-size records that name them by a 4-byte
+//! `Name` (a column is 16 bytes, a constraint 28, an index 20). Lookups
 //! answer with views ([`Table`]) and owned copies ([`Column`],
 //! [`TableConstraint`], [`Index`]) in the parser's own types.
 
@@ -94,7 +94,9 @@ pub struct TableSize {
     /// `pg_class.reltuples`; `None` when the table was never vacuumed or
     /// analyzed (PostgreSQL 14+ says -1; older versions say 0 for both).
     pub rows: Option<u64>,
-    /// Total bytes on disk: heap, indexes and TOAST.
+    /// Bytes on disk of the heap, its indexes and TOAST table, as of their
+    /// last VACUUM, ANALYZE or index build (`relpages`, read without touching
+    /// a file); a heap never vacuumed or analyzed is measured exactly.
     pub bytes: u64,
 }
 
@@ -122,11 +124,12 @@ fn human(n: f64, step: f64, units: &[&str]) -> String {
         value /= step;
         unit += 1;
     }
-    if unit == 0 || value >= 100.0 {
-        format!("{value:.0}{}", units[unit])
+    let number = if unit == 0 || value >= 100.0 {
+        format!("{value:.0}")
     } else {
-        format!("{value:.1}{}", units[unit])
-    }
+        format!("{value:.1}")
+    };
+    format!("{}{}", number.strip_suffix(".0").unwrap_or(&number), units[unit])
 }
 
 /// A run of names in [`Schema::lists`]: a constraint's or an index's columns.
@@ -1343,6 +1346,18 @@ mod tests {
             [Ident::new("a"), Ident::new("id")]
         );
         assert_eq!(s.index(&name("t3_pkey")).unwrap().columns, [Ident::new("id")]);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        let size = |rows, bytes| TableSize { rows, bytes }.to_string();
+        assert_eq!(
+            size(Some(48_200_000), 12 * 1024 * 1024 * 1024),
+            "~48.2M rows, 12 GB"
+        );
+        assert_eq!(size(Some(20_000), 2_200_000), "~20k rows, 2.1 MB");
+        assert_eq!(size(Some(12), 8192), "~12 rows, 8 kB");
+        assert_eq!(size(None, 0), "rows unknown (never analyzed), 0 B");
     }
 
     #[test]

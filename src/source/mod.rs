@@ -9,6 +9,7 @@
 //! Spans are byte offsets into [`Source::text`] (the file's text with any
 //! UTF-8 BOM removed). Only `report` turns them into line and column.
 
+mod changed;
 mod directives;
 mod discover;
 mod split;
@@ -16,6 +17,7 @@ mod split;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+pub use changed::{changed_since, Changed, GitError};
 pub use directives::{scan_directives, Directives};
 pub use discover::discover;
 pub use split::{split, Piece, PieceKind};

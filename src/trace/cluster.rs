@@ -115,7 +115,7 @@ start() {
         sleep 0.1
     done
 }
-"$bin/initdb" -D "$root/data" -U postgres --auth=trust --no-sync --no-instructions \
+"$bin/initdb" -D "$root/data" -U postgres --auth=trust --no-sync \
     -E UTF8 --locale=C >&2 || fail "initdb failed"
 start "$@"
 echo ready

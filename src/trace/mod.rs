@@ -252,10 +252,8 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
     if has_history && settings.guard == HistoryGuard::Refuse {
         return Err(TraceError::HasHistory { database });
     }
-    let pg_version = settings
-        .pg_version
-        .or_else(|| PgVersion::new(u32::try_from(version_num / 10000).unwrap_or(0)))
-        .unwrap_or_default();
+    let server = PgVersion::new(u32::try_from(version_num / 10000).unwrap_or(0)).unwrap_or(PgVersion::MAX);
+    let pg_version = settings.pg_version.unwrap_or(server);
     let lint_settings = LintSettings {
         pg_version,
         ..settings.lint.clone()
@@ -274,6 +272,7 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
         let file = driver.walk(source, &stmts, |source, visit| {
             statements.push(trace_statement(
                 &mut session,
+                server,
                 source,
                 &visit,
                 &mut block,
@@ -301,32 +300,12 @@ fn setup(what: &'static str, e: &postgres::Error) -> TraceError {
     }
 }
 
-/// Whether the parsed statement cannot run in a transaction block.
-fn needs_autocommit(kind: &StmtKind) -> bool {
-    use crate::parse::AlterAction;
-    match kind {
-        StmtKind::CreateIndex(i) => i.concurrently,
-        StmtKind::DropIndex(d) => d.concurrently,
-        StmtKind::Reindex(r) => r.concurrently,
-        StmtKind::Vacuum { .. } => true,
-        StmtKind::AlterTable(a) => a.actions.iter().any(|action| {
-            matches!(
-                action,
-                AlterAction::DetachPartition {
-                    concurrently: true,
-                    ..
-                }
-            )
-        }),
-        _ => false,
-    }
-}
-
 /// Runs one statement of `source` and compares what PostgreSQL did with
 /// what lint said of it. `block` holds the locks the statements of the
 /// current transaction block took so far.
 fn trace_statement(
     session: &mut Session,
+    server: PgVersion,
     source: &Source,
     visit: &Visit,
     block: &mut Vec<SeenLock>,
@@ -373,7 +352,7 @@ fn trace_statement(
     }
     let sql = stmt.span.slice(&source.text);
     let run = session
-        .run(sql, needs_autocommit(&stmt.kind))
+        .run(sql, stmt.kind.needs_autocommit(server))
         .map_err(|e| measure(stmt.span, e))?;
     let name_of = |oid: &u32| run.before.get(oid).or_else(|| run.after.get(oid));
     // By name: a relation dropped and created again has two OIDs.

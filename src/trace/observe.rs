@@ -104,23 +104,11 @@ pub(crate) struct Session {
     notes: Arc<Mutex<Vec<String>>>,
 }
 
-/// The server's message, code and detail for a database error, else the error.
-pub(crate) fn error_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => {
-            let mut s = format!("{} ({})", db.message(), db.code().code());
-            if let Some(detail) = db.detail() {
-                s.push_str(&format!("; {detail}"));
-            }
-            s
-        }
-        None => e.to_string(),
-    }
-}
+pub(crate) use crate::db::error_text;
 
 impl Session {
     /// Connects twice to `url`, with TLS as its `sslmode` says (as `migrate
-    /// apply` connects: [`crate::apply::connect`]).
+    /// apply` connects: [`crate::db::connect`]).
     pub fn connect(url: &str) -> Result<Session, String> {
         let notes = Arc::new(Mutex::new(Vec::new()));
         let sink = Arc::clone(&notes);
@@ -135,12 +123,12 @@ impl Session {
             });
         };
         let name = "safe-migrate trace";
-        let mut client = crate::apply::connect_as(url, name, notice).map_err(|e| e.to_string())?;
-        let mut poller = crate::apply::connect_as(url, name, |_| {}).map_err(|e| e.to_string())?;
+        let mut client = crate::db::connect_as(url, name, notice).map_err(|e| e.to_string())?;
+        let mut poller = crate::db::connect_as(url, name, |_| {}).map_err(|e| e.to_string())?;
         let setup = |e: postgres::Error| {
             format!(
                 "setting up the trace session: {}",
-                crate::apply::run::error_text(&e)
+                error_text(&e)
             )
         };
         // A statement blocked by someone else's lock fails instead of hanging.

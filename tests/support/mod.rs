@@ -243,15 +243,41 @@ fn server() -> &'static Server {
             admin_url: url.trim().to_string(),
             cluster: None,
         }),
-        _ => Cluster::start().map(|cluster| Server {
-            admin_url: cluster.url("postgres"),
-            cluster: Some(cluster),
+        _ => Cluster::start().and_then(|cluster| {
+            before_13_with_gen_random_uuid(&cluster.url("template1"))?;
+            Ok(Server {
+                admin_url: cluster.url("postgres"),
+                cluster: Some(cluster),
+            })
         }),
     });
     match server {
         Ok(server) => server,
         Err(e) => panic!("no PostgreSQL for the tests: {e}"),
     }
+}
+
+/// `gen_random_uuid()`, which the examples and fixtures use, is built in
+/// from PostgreSQL 13 on; before that it comes with pgcrypto. Installed in
+/// `template1` of our own cluster, so every test database has it
+/// (`tests/pg-matrix.sh` runs the tests on 12).
+fn before_13_with_gen_random_uuid(template1: &str) -> Result<(), String> {
+    let mut client = postgres::Client::connect(template1, postgres::NoTls).map_err(|e| error_text(&e))?;
+    let version: i32 = client
+        .query_one("SELECT current_setting('server_version_num')::int4", &[])
+        .map_err(|e| error_text(&e))?
+        .get(0);
+    if version < 130000 {
+        client
+            .batch_execute("CREATE EXTENSION IF NOT EXISTS pgcrypto")
+            .map_err(|e| {
+                format!(
+                    "PostgreSQL {version} needs pgcrypto for gen_random_uuid(): {}",
+                    error_text(&e)
+                )
+            })?;
+    }
+    Ok(())
 }
 
 /// Clusters started by [`own_cluster`], stopped at exit.

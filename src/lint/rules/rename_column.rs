@@ -81,10 +81,10 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let AlterAction::RenameColumn { from, to } = action else {
             continue;
         };
-        // A column this file added: no running code uses it yet.
+        // A column this deploy added: no running code uses it yet.
         if table
             .and_then(|t| t.column(from))
-            .is_some_and(|c| c.added_in == Some(cx.file_index))
+            .is_some_and(|c| cx.in_this_deploy(c.added_in))
         {
             continue;
         }

@@ -14,7 +14,7 @@ use super::Rewrite;
 use crate::lint::rules::change_column_type;
 use crate::parse::{slices, AlterAction, ConstraintKind, StmtKind};
 use crate::pg::{Ident, LockMode, QualifiedName};
-use crate::plan::sql::{literal, regclass, SourceSlice, Sql};
+use crate::plan::sql::{dollar_tag, either, literal, regclass, SourceSlice, Sql};
 use crate::plan::{catalog, Backfill, PlanContext, Refusal, Step, StepKind};
 use crate::schema::Index;
 
@@ -23,23 +23,6 @@ pub(crate) static REWRITE: Rewrite = Rewrite {
     fixes: &[&change_column_type::RULE],
     build,
 };
-
-fn dollar_tag(base: &str, body: &str) -> String {
-    (0..)
-        .map(|n| {
-            if n == 0 {
-                format!("${base}$")
-            } else {
-                format!("${base}{n}$")
-            }
-        })
-        .find(|tag| !body.contains(tag.as_str()))
-        .unwrap_or_default()
-}
-
-fn or(a: &Sql, b: &Sql) -> Sql {
-    Sql::kw("SELECT (").sql(a).glue(") OR (").sql(b).glue(")")
-}
 
 fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     let StmtKind::AlterTable(alter) = &cx.stmt.kind else {
@@ -132,7 +115,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
             source,
         )
         .lock(LockMode::AccessExclusive, t)
-        .guard(or(&catalog::column_exists(t, &new), &swapped))
+        .guard(either(&catalog::column_exists(t, &new), &swapped))
         .note(format!("add {new} as {ty}: catalog-only")),
     );
 
@@ -173,7 +156,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     steps.push(
         Step::ddl(sync, source)
             .lock(LockMode::ShareRowExclusive, t)
-            .guard(or(&trigger_exists, &swapped))
+            .guard(either(&trigger_exists, &swapped))
             .note(format!(
                 "a trigger keeps {new} equal to the converted {column} on every insert and update"
             )),
@@ -214,7 +197,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 source,
             )
             .lock(LockMode::AccessExclusive, t)
-            .guard(or(
+            .guard(either(
                 &catalog::constraint_exists(t, &not_null_check, false),
                 &swapped,
             )),
@@ -228,7 +211,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 source,
             )
             .lock(LockMode::ShareUpdateExclusive, t)
-            .guard(or(
+            .guard(either(
                 &catalog::constraint_exists(t, &not_null_check, true),
                 &swapped,
             ))
@@ -268,11 +251,11 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         steps.push(
             Step::concurrent(create, source)
                 .lock(LockMode::ShareUpdateExclusive, t)
-                .guard(or(&catalog::index_valid(&copy), &swapped))
+                .guard(either(&catalog::index_valid(&copy), &swapped))
                 .note(format!("copy {name} onto {new} without blocking writes")),
         );
         steps.push(Step::check(
-            or(&catalog::index_valid(&copy), &swapped),
+            either(&catalog::index_valid(&copy), &swapped),
             source,
             "the index copy is valid",
         ));
@@ -333,7 +316,7 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         .literal(column.as_str())
         .then("AND (attidentity <> '' OR attgenerated <> ''))");
     steps.push(Step::check(
-        or(&dependents, &swapped),
+        either(&dependents, &swapped),
         source,
         "no view, constraint, identity or index the plan does not copy depends on the old column",
     ));
@@ -446,6 +429,28 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
                 .ident(name);
         }
     }
+    if old_column.not_null && cx.pg_version.at_least(18) {
+        // PostgreSQL 18 names NOT NULL constraints. The swap's SET NOT NULL
+        // ran while the old column still held `<table>_<column>_not_null`,
+        // so the new one got another name: give it the usual one back.
+        let wanted = Ident::derived(&[t.name.as_str(), column.as_str(), "not_null"]);
+        let rename = format!(
+            "DECLARE c text; BEGIN \
+             SELECT conname INTO c FROM pg_catalog.pg_constraint WHERE conrelid = {t_text}::regclass \
+             AND contype = 'n' AND conkey = ARRAY[(SELECT attnum FROM pg_catalog.pg_attribute \
+             WHERE attrelid = {t_text}::regclass AND attname = {col_lit})]::int2[]; \
+             IF c IS NOT NULL AND c <> {wanted_lit} AND NOT EXISTS (SELECT FROM pg_catalog.pg_constraint \
+             WHERE conrelid = {t_text}::regclass AND conname = {wanted_lit}) THEN \
+             EXECUTE format('ALTER TABLE %s RENAME CONSTRAINT %I TO %I', {t_text}, c, {wanted_lit}); END IF; END",
+            col_lit = literal(column.as_str()),
+            wanted_lit = literal(wanted.as_str()),
+        );
+        let tag = dollar_tag("rename", &rename);
+        contract = contract
+            .glue(";\n")
+            .then("DO")
+            .slice(SourceSlice::derived(&format!("{tag} {rename} {tag}")));
+    }
     steps.push(
         Step::ddl(contract, source)
             .lock(LockMode::AccessExclusive, t)
@@ -460,6 +465,17 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
 #[cfg(test)]
 mod tests {
     use crate::plan::rewrites::testing::script;
+
+    #[test]
+    fn names_the_not_null_constraint_as_postgres_18_would() {
+        let plan = script("ALTER TABLE accounts ALTER COLUMN name TYPE varchar(200);", 18);
+        assert!(
+            plan.contains("RENAME CONSTRAINT %I TO %I', 'accounts', c, 'accounts_name_not_null')"),
+            "{plan}"
+        );
+        let plan = script("ALTER TABLE accounts ALTER COLUMN name TYPE varchar(200);", 17);
+        assert!(!plan.contains("RENAME CONSTRAINT"), "{plan}");
+    }
 
     #[test]
     fn swaps_the_column() {

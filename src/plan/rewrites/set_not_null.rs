@@ -7,7 +7,7 @@ use super::Rewrite;
 use crate::lint::rules::set_not_null;
 use crate::parse::{AlterAction, StmtKind};
 use crate::pg::{Ident, LockMode, PgVersion, QualifiedName};
-use crate::plan::sql::Sql;
+use crate::plan::sql::{either, Sql};
 use crate::plan::{catalog, PlanContext, Refusal, Step};
 use crate::source::Span;
 
@@ -26,10 +26,6 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         return Err(Refusal::new("not a SET NOT NULL subcommand"));
     };
     steps(&alter.table, column, cx.pg_version, cx.stmt.span)
-}
-
-fn or(a: Sql, b: Sql) -> Sql {
-    Sql::kw("SELECT (").sql(&a).glue(") OR (").sql(&b).glue(")")
 }
 
 /// The steps that make `table.column` NOT NULL without a long ACCESS
@@ -87,9 +83,9 @@ pub(crate) fn steps(
             source,
         )
         .lock(LockMode::AccessExclusive, table)
-        .guard(or(
-            catalog::constraint_exists(table, &name, false),
-            is_not_null.clone(),
+        .guard(either(
+            &catalog::constraint_exists(table, &name, false),
+            &is_not_null,
         ))
         .note("new rows must not be NULL; existing rows are not checked yet"),
         Step::validate(
@@ -100,9 +96,9 @@ pub(crate) fn steps(
             source,
         )
         .lock(LockMode::ShareUpdateExclusive, table)
-        .guard(or(
-            catalog::constraint_exists(table, &name, true),
-            is_not_null.clone(),
+        .guard(either(
+            &catalog::constraint_exists(table, &name, true),
+            &is_not_null,
         ))
         .note("check existing rows while reads and writes continue"),
         Step::ddl(

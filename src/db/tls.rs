@@ -97,7 +97,7 @@ pub struct TlsParams {
 /// that never contains the string itself (it may hold a password).
 ///
 /// ```
-/// use safe_migrate::apply::tls::{split, RootCerts, SslMode};
+/// use safe_migrate::db::tls::{split, RootCerts, SslMode};
 /// let (rest, tls) = split("postgres://u@db/app?sslmode=verify-full&sslrootcert=%2Fca.pem&connect_timeout=5").unwrap();
 /// assert_eq!(rest, "postgres://u@db/app?connect_timeout=5");
 /// assert_eq!((tls.mode, tls.roots), (SslMode::VerifyFull, RootCerts::File("/ca.pem".into())));
