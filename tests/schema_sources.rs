@@ -325,3 +325,31 @@ fn facts_of(db: &support::TestDb) -> Vec<String> {
         .filter(|f| !f.contains("safe_migrate."))
         .collect()
 }
+
+#[test]
+fn unqualified_names_mean_the_schema_search_path_puts_first() {
+    let db = support::fresh_database();
+    db.psql_ok(&format!(
+        "CREATE SCHEMA tenant;
+         CREATE TABLE tenant.items (id bigint PRIMARY KEY, a int);
+         CREATE TABLE public.items (id bigint PRIMARY KEY, b int);
+         CREATE TABLE public.shared (id int);
+         ALTER DATABASE {} SET search_path = tenant, public;",
+        db.name
+    ));
+    let mut client = db.client();
+    let read = catalog::read(&mut client).unwrap();
+    let name = |s: Option<&str>, n: &str| safe_migrate::pg::QualifiedName {
+        schema: s.map(safe_migrate::pg::Ident::new),
+        name: safe_migrate::pg::Ident::new(n),
+    };
+    let items = read.schema.table(&name(None, "items")).expect("items");
+    assert!(
+        items.column(&safe_migrate::pg::Ident::new("a")).is_some(),
+        "tenant.items, as PostgreSQL resolves it"
+    );
+    assert!(items.size().is_some());
+    let public_items = read.schema.table(&name(Some("public"), "items"));
+    assert!(public_items.is_none_or(|t| t.column(&safe_migrate::pg::Ident::new("a")).is_none()));
+    assert!(read.schema.table(&name(Some("public"), "shared")).is_some());
+}
