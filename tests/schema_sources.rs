@@ -561,3 +561,39 @@ mod generated {
         }
     }
 }
+
+/// Indexes PostgreSQL names itself get the same names in the model of the
+/// migrations: long names cut as PostgreSQL cuts them, repeats numbered.
+#[test]
+fn unnamed_indexes_are_named_as_postgresql_names_them() {
+    let long = "a_table_name_long_enough_to_need_cutting_when_it_is_named";
+    let sql = format!(
+        "CREATE TABLE {long} (id bigint PRIMARY KEY, customer_reference_number_column text UNIQUE, b int, c int);
+         CREATE INDEX ON {long} (b);
+         CREATE INDEX ON {long} (b);
+         CREATE INDEX ON {long} (b, c);
+         CREATE TABLE t (x int, y int, UNIQUE (x, y));
+         CREATE INDEX ON t (x);
+         DROP TABLE t;
+         CREATE TABLE t (x int);
+         CREATE INDEX ON t (x);"
+    );
+    let db = support::fresh_database();
+    db.psql_ok(&sql);
+    let mut built = Schema::default();
+    for stmt in parse_sql(&sql) {
+        built.apply(&stmt, 0);
+    }
+    let mut client = db.client();
+    let live = catalog::read(&mut client).unwrap();
+    for table in [long, "t"] {
+        let name = safe_migrate::pg::QualifiedName::bare(safe_migrate::pg::Ident::new(table));
+        let names = |s: &Schema| -> Vec<String> {
+            s.indexes_with_names(&name)
+                .into_iter()
+                .map(|(n, _)| n.to_string())
+                .collect()
+        };
+        assert_eq!(names(&built), names(&live.schema), "indexes on {table}");
+    }
+}

@@ -128,11 +128,20 @@ impl Ident {
     /// Folds an identifier as written in SQL: `"Foo"` keeps its case (with `""`
     /// unescaped), a bare `Foo` becomes `foo`.
     pub fn from_sql(written: &str) -> Ident {
-        if let Some(inner) = written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-            Ident(inner.replace("\"\"", "\"").into_boxed_str())
+        let mut name = if let Some(inner) = written.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
+            inner.replace("\"\"", "\"")
         } else {
-            Ident(written.to_lowercase().into_boxed_str())
+            written.to_lowercase()
+        };
+        // PostgreSQL keeps the first 63 bytes of a longer name.
+        if name.len() > 63 {
+            let mut cut = 63;
+            while !name.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            name.truncate(cut);
         }
+        Ident(name.into_boxed_str())
     }
 
     /// The folded name, unquoted: what `pg_class.relname` holds.
@@ -177,6 +186,54 @@ fn fnv1a(bytes: &[u8]) -> u64 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     h
+}
+
+/// The name PostgreSQL gives an object it names itself (`makeObjectName`):
+/// `name1_name2_label`, the longer of `name1` and `name2` shortened a byte at
+/// a time (on a character boundary) until the whole fits in 63 bytes.
+pub fn object_name(name1: &str, name2: Option<&str>, label: &str) -> Ident {
+    const MAX: usize = 63;
+    let overhead = usize::from(name2.is_some()) + label.len() + 1;
+    let avail = MAX.saturating_sub(overhead);
+    let (mut n1, mut n2) = (name1.len(), name2.map_or(0, str::len));
+    while n1 + n2 > avail {
+        if n1 > n2 {
+            n1 -= 1;
+        } else {
+            n2 -= 1;
+        }
+    }
+    let clip = |s: &str, mut n: usize| {
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        s[..n].to_string()
+    };
+    let mut name = clip(name1, n1);
+    if let Some(name2) = name2 {
+        name.push('_');
+        name.push_str(&clip(name2, n2));
+    }
+    name.push('_');
+    name.push_str(label);
+    Ident(name.into_boxed_str())
+}
+
+/// The column part of a name PostgreSQL chooses for an index
+/// (`ChooseIndexNameAddition`): the column names joined by `_`, cut once
+/// it reaches 64 bytes.
+pub fn index_name_addition(columns: &[&str]) -> String {
+    let mut out = String::new();
+    for column in columns {
+        if !out.is_empty() {
+            out.push('_');
+        }
+        out.push_str(column);
+        if out.len() >= 64 {
+            break;
+        }
+    }
+    out
 }
 
 impl fmt::Display for Ident {

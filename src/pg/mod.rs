@@ -7,6 +7,6 @@ mod lock;
 mod version;
 pub mod volatility;
 
-pub use ident::{Ident, QualifiedName};
+pub use ident::{index_name_addition, object_name, Ident, QualifiedName};
 pub use lock::{Blocks, LockMode};
 pub use version::PgVersion;

@@ -846,6 +846,11 @@ impl Schema {
                 {
                     return;
                 }
+                // A table created again (after a DROP the model did not see,
+                // or from a dump) replaces the old one and its indexes.
+                if let Some(key) = self.find_key(&t.name) {
+                    self.remove_table(key);
+                }
                 let columns: Vec<ColumnData> = t.columns.iter().map(|c| self.column_of(c, origin)).collect();
                 let mut constraints: Vec<ConstraintData> = t
                     .columns
@@ -863,7 +868,7 @@ impl Schema {
                 let partition_of = t.partition_of.as_ref().map(|p| self.intern_rel(p));
                 for col in &t.columns {
                     if col.primary_key {
-                        let index = Ident::derived(&[t.name.name.as_str(), "pkey"]);
+                        let index = self.choose_index_name(&t.name, None, "pkey");
                         self.add_index(&t.name, &index, std::slice::from_ref(&col.name), true, true);
                     }
                 }
@@ -884,10 +889,16 @@ impl Schema {
                 );
             }
             StmtKind::CreateIndex(i) => {
-                let name = i.name.as_ref().map_or_else(
-                    || Ident::derived(&[i.table.name.as_str(), "idx"]),
-                    |n| n.name.clone(),
-                );
+                let name = match &i.name {
+                    Some(n) => n.name.clone(),
+                    // An expression's column part is `expr`.
+                    None if i.columns.is_empty() => self.choose_index_name(&i.table, Some("expr"), "idx"),
+                    None => {
+                        let columns: Vec<&str> = i.columns.iter().map(Ident::as_str).collect();
+                        let addition = crate::pg::index_name_addition(&columns);
+                        self.choose_index_name(&i.table, Some(&addition), "idx")
+                    }
+                };
                 self.add_index(&i.table, &name, &i.columns, i.unique, i.simple);
             }
             StmtKind::DropIndex(d) => {
@@ -904,7 +915,7 @@ impl Schema {
                     };
                     match d.kind {
                         crate::parse::ObjectKind::Table => {
-                            self.tables.remove(&key);
+                            self.remove_table(key);
                         }
                         crate::parse::ObjectKind::MaterializedView => {
                             self.matviews.remove(&key);
@@ -992,14 +1003,49 @@ impl Schema {
             _ => return,
         };
         let name = c.name.clone().unwrap_or_else(|| {
-            let mut parts = vec![table.name.as_str()];
-            if suffix == "key" {
-                parts.extend(columns.iter().map(Ident::as_str));
-            }
-            parts.push(suffix);
-            Ident::derived(&parts)
+            let addition = (suffix == "key").then(|| {
+                let columns: Vec<&str> = columns.iter().map(Ident::as_str).collect();
+                crate::pg::index_name_addition(&columns)
+            });
+            self.choose_index_name(table, addition.as_deref(), suffix)
         });
         self.add_index(table, &name, columns, true, true);
+    }
+
+    /// Removes a table and the indexes on it, as `DROP TABLE` does.
+    fn remove_table(&mut self, key: Key) {
+        self.tables.remove(&key);
+        let public = self.public;
+        self.indexes
+            .retain(|_, i| (i.table.schema.unwrap_or(public), i.table.name) != key);
+    }
+
+    /// The name PostgreSQL chooses for an unnamed index on `table`
+    /// (`ChooseRelationName`): `table_columns_label`, with `label1`,
+    /// `label2`… when a relation of the schema has the name already.
+    fn choose_index_name(&self, table: &QualifiedName, columns: Option<&str>, label: &str) -> Ident {
+        let schema = match &table.schema {
+            Some(s) => self.names.find(s.as_str()),
+            None => Some(self.public),
+        };
+        let taken = |name: &Ident| {
+            schema
+                .zip(self.names.find(name.as_str()))
+                .is_some_and(|key| self.indexes.contains_key(&key) || self.tables.contains_key(&key))
+        };
+        let mut pass = 0;
+        loop {
+            let label = if pass == 0 {
+                label.to_string()
+            } else {
+                format!("{label}{pass}")
+            };
+            let name = crate::pg::object_name(table.name.as_str(), columns, &label);
+            if !taken(&name) {
+                return name;
+            }
+            pass += 1;
+        }
     }
 
     fn add_index(
