@@ -21,6 +21,7 @@ pub mod backfill;
 pub mod baseline;
 pub mod batch_size;
 pub mod context;
+pub mod fleet;
 pub mod history;
 pub mod lock;
 pub mod monitor;
@@ -99,6 +100,9 @@ pub struct ApplySettings {
     /// migration this run starts, so a resumed run plans from it again
     /// (see [`context`]).
     pub start_schema: Option<String>,
+    /// The advisory lock key of the run lock ([`lock::RUN_LOCK_KEY`]; a
+    /// tenant schema's fleet target has its own, see [`fleet`]).
+    pub run_lock_key: i64,
 }
 
 impl Default for ApplySettings {
@@ -126,6 +130,7 @@ impl Default for ApplySettings {
             target: None,
             adopt: None,
             start_schema: None,
+            run_lock_key: lock::RUN_LOCK_KEY,
         }
     }
 }
@@ -707,7 +712,7 @@ pub fn apply(
     lock::check_session(client)?;
     lock::acquire(client, settings, events)?;
     let result = apply_locked(plan, client, settings, events);
-    lock::release(client);
+    lock::release(client, settings.run_lock_key);
     result
 }
 
