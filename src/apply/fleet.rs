@@ -103,7 +103,11 @@ pub enum FleetError {
         message: String,
     },
     #[error("{}: target `{name}`: the url references ${{{var}}}, which is not set in the environment", path.display())]
-    MissingVar { path: PathBuf, name: String, var: String },
+    MissingVar {
+        path: PathBuf,
+        name: String,
+        var: String,
+    },
 }
 
 impl FleetError {
@@ -152,7 +156,11 @@ pub fn load(path: &Path) -> Result<Vec<Target>, FleetError> {
 
 /// [`load`] of `text`, with `env` for the variables (`path` names the file
 /// in errors).
-pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Vec<Target>, FleetError> {
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<Target>, FleetError> {
     let file: File = serde_yaml::from_str(text).map_err(|e| FleetError::Syntax {
         path: path.to_path_buf(),
         line: e.location().map(|l| l.line()),
@@ -176,7 +184,10 @@ pub fn parse(text: &str, path: &Path, env: &dyn Fn(&str) -> Option<String>) -> R
             return Err(invalid("", "the name is empty".to_string()));
         }
         if targets.iter().any(|t| t.name == name) {
-            return Err(invalid(&name, "the name is used by an earlier target too".to_string()));
+            return Err(invalid(
+                &name,
+                "the name is used by an earlier target too".to_string(),
+            ));
         }
         let url = expand(&entry.url, env).map_err(|var| match var {
             Expand::Missing(var) => FleetError::MissingVar {
@@ -281,7 +292,9 @@ impl TargetResult {
                 step: Some(k),
                 ..
             } => format!("failed at migration {m} step {k}"),
-            TargetResult::Failed { migration: Some(m), .. } => format!("failed at migration {m}"),
+            TargetResult::Failed {
+                migration: Some(m), ..
+            } => format!("failed at migration {m}"),
             TargetResult::Failed { .. } => "failed".to_string(),
             TargetResult::Stopped { applied } => format!("stopped after {applied} migration(s)"),
             TargetResult::Skipped => "skipped".to_string(),
@@ -346,7 +359,11 @@ pub fn rollout(
     let next = AtomicUsize::new(canaries);
     let results = Mutex::new(outcomes);
     std::thread::scope(|scope| {
-        for _ in 0..policy.jobs.max(1).min(targets.len().saturating_sub(canaries).max(1)) {
+        for _ in 0..policy
+            .jobs
+            .max(1)
+            .min(targets.len().saturating_sub(canaries).max(1))
+        {
             scope.spawn(|| loop {
                 if stop.load(Ordering::SeqCst) {
                     return;
@@ -395,15 +412,27 @@ mod tests {
         assert_eq!(targets[1].schema.as_deref(), Some("tenant_1"));
         assert_eq!(targets[1].history_schema("safe_migrate"), "safe_migrate_tenant_1");
         assert_eq!(targets[0].history_schema("safe_migrate"), "safe_migrate");
-        assert_eq!(targets[0].run_lock_key("safe_migrate"), crate::apply::lock::RUN_LOCK_KEY);
-        assert_ne!(targets[1].run_lock_key("safe_migrate"), crate::apply::lock::RUN_LOCK_KEY);
+        assert_eq!(
+            targets[0].run_lock_key("safe_migrate"),
+            crate::apply::lock::RUN_LOCK_KEY
+        );
+        assert_ne!(
+            targets[1].run_lock_key("safe_migrate"),
+            crate::apply::lock::RUN_LOCK_KEY
+        );
     }
 
     #[test]
     fn a_missing_variable_is_named() {
         let e = parsed("targets:\n  - {name: eu, url: 'postgres://app:${NOPE}@eu/app'}\n").unwrap_err();
-        assert!(matches!(&e, FleetError::MissingVar { var, .. } if var == "NOPE"), "{e}");
-        assert!(e.to_string().contains("${NOPE}") && e.to_string().contains("`eu`"), "{e}");
+        assert!(
+            matches!(&e, FleetError::MissingVar { var, .. } if var == "NOPE"),
+            "{e}"
+        );
+        assert!(
+            e.to_string().contains("${NOPE}") && e.to_string().contains("`eu`"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -421,7 +450,10 @@ mod tests {
     fn duplicate_and_empty_are_refused() {
         let e = parsed("targets:\n  - {name: a, url: x}\n  - {name: a, url: y}\n").unwrap_err();
         assert!(matches!(e, FleetError::Invalid { .. }), "{e}");
-        assert!(matches!(parsed("targets: []\n").unwrap_err(), FleetError::Empty { .. }));
+        assert!(matches!(
+            parsed("targets: []\n").unwrap_err(),
+            FleetError::Empty { .. }
+        ));
         assert!(matches!(
             parsed("targets:\n  - {name: a, url: x, schema: ''}\n").unwrap_err(),
             FleetError::Invalid { .. }
@@ -480,8 +512,21 @@ mod tests {
             keep_going: false,
         };
         let out = rollout(&targets, serial, &run);
-        assert!(out[1..].iter().all(|o| o.result == TargetResult::Skipped), "{out:?}");
-        let out = rollout(&targets, Policy { keep_going: true, ..serial }, &run);
-        assert!(out[1..].iter().all(|o| o.result == TargetResult::UpToDate), "{out:?}");
+        assert!(
+            out[1..].iter().all(|o| o.result == TargetResult::Skipped),
+            "{out:?}"
+        );
+        let out = rollout(
+            &targets,
+            Policy {
+                keep_going: true,
+                ..serial
+            },
+            &run,
+        );
+        assert!(
+            out[1..].iter().all(|o| o.result == TargetResult::UpToDate),
+            "{out:?}"
+        );
     }
 }

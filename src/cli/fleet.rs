@@ -3,7 +3,9 @@
 //! history, [`apply::apply`]) and the printing; the targets file and the
 //! rollout order are [`apply::fleet`]'s.
 
-use super::{apply_settings, plan_for, resolve_database, write_event_text, ApplyArgs, DatabaseRun, Error, OutputFormat};
+use super::{
+    apply_settings, plan_for, resolve_database, write_event_text, ApplyArgs, DatabaseRun, Error, OutputFormat,
+};
 use crate::apply::fleet::{self, Outcome, Policy, Target, TargetResult};
 use crate::apply::{self, Event, MigrationState};
 use crate::db;
@@ -120,7 +122,11 @@ pub(super) fn apply_command(args: &ApplyArgs, file: &Path) -> Result<u8, Error> 
     } else {
         let width = targets.iter().map(|t| t.name.len()).max().unwrap_or(0).max(6);
         writeln!(out)?;
-        writeln!(out, "{:<width$}  {:<17}  {:>9}  result", "target", "version", "duration")?;
+        writeln!(
+            out,
+            "{:<width$}  {:<17}  {:>9}  result",
+            "target", "version", "duration"
+        )?;
         for (target, o) in targets.iter().zip(&outcomes) {
             let version = format!(
                 "{} → {}",
@@ -168,7 +174,13 @@ fn target_run(base: &DatabaseRun, target: &Target) -> DatabaseRun {
 }
 
 /// One target, start to end: never fails, the outcome says how it went.
-fn run_target(target: &Target, args: &ApplyArgs, run: &mut DatabaseRun, printer: &Printer, stop: &AtomicBool) -> Outcome {
+fn run_target(
+    target: &Target,
+    args: &ApplyArgs,
+    run: &mut DatabaseRun,
+    printer: &Printer,
+    stop: &AtomicBool,
+) -> Outcome {
     let started = Instant::now();
     printer.state(target, "started", &format!("started ({})", target.shown_url()));
     let mut before = None;
@@ -187,11 +199,14 @@ fn run_target(target: &Target, args: &ApplyArgs, run: &mut DatabaseRun, printer:
             start_schema,
             ..apply_settings(args)
         };
-        before = plan
-            .migrations
-            .iter()
-            .filter(|m| m.applied)
-            .map(|m| apply::migration_id(&m.file))
+        // From the history, not the plan: a resumed run's plan replays
+        // the interrupted run's applied migrations as context.
+        before = apply::status(&plan, &mut client, &settings)?
+            .into_iter()
+            .filter(|s| {
+                s.path.is_some() && matches!(s.state, MigrationState::Applied | MigrationState::Baseline)
+            })
+            .map(|s| s.version)
             .next_back();
         after.clone_from(&before);
         let pending: Vec<_> = apply::pending(&plan, &mut client, &settings)?
@@ -253,7 +268,7 @@ fn run_target(target: &Target, args: &ApplyArgs, run: &mut DatabaseRun, printer:
     };
     let text = match &outcome.result {
         TargetResult::Failed { error, .. } => format!("{}: {error}", outcome.result.text()),
-        other => other.text(),
+        other => format!("done: {}", other.text()),
     };
     printer.state(target, outcome.result.kind(), &text);
     outcome
@@ -282,7 +297,9 @@ pub(super) fn status_command(args: &super::DatabaseArgs, file: &Path) -> Result<
     let bad = |s: &apply::MigrationStatus| {
         matches!(
             s.state,
-            MigrationState::Changed | MigrationState::Missing | MigrationState::InProgress { failed: true, .. }
+            MigrationState::Changed
+                | MigrationState::Missing
+                | MigrationState::InProgress { failed: true, .. }
         )
     };
     let mut out = std::io::stdout().lock();
@@ -355,7 +372,9 @@ fn cell(s: &apply::MigrationStatus) -> String {
         MigrationState::Applied => "applied".to_string(),
         MigrationState::Baseline => "baseline".to_string(),
         MigrationState::Pending => "pending".to_string(),
-        MigrationState::InProgress { step, failed: true, .. } => format!("failed@{step}"),
+        MigrationState::InProgress {
+            step, failed: true, ..
+        } => format!("failed@{step}"),
         MigrationState::InProgress { step, .. } => format!("running@{step}"),
         MigrationState::Changed => "CHANGED".to_string(),
         MigrationState::Missing => "MISSING".to_string(),
