@@ -125,6 +125,8 @@ fn databases_and_tenant_schemas_with_jobs_then_a_rerun_changes_nothing() {
         .enumerate()
         .map(|(i, db)| (format!("db{i}"), db, None))
         .collect();
+    // The tenants' database has its own public objects too.
+    list.push(("tp".into(), &tenants, None));
     list.push(("ta".into(), &tenants, Some("tenant_a")));
     list.push(("tb".into(), &tenants, Some("tenant_b")));
     list.push(("tc".into(), &tenants, Some("Tenant C")));
@@ -171,10 +173,11 @@ fn databases_and_tenant_schemas_with_jobs_then_a_rerun_changes_nothing() {
             "true"
         );
     }
-    assert_eq!(scalar(&tenants, "to_regclass('public.items') IS NULL"), "true");
+    // The database's own history is `tp`'s alone.
+    assert_eq!(applied(&tenants, "safe_migrate"), "1,2,3");
     assert_eq!(
-        scalar(&tenants, "to_regclass('safe_migrate.migrations') IS NULL"),
-        "true"
+        scalar(&tenants, "(SELECT count(*) FROM safe_migrate.migrations)"),
+        "3"
     );
 
     let finished = scalar(
@@ -198,6 +201,29 @@ fn databases_and_tenant_schemas_with_jobs_then_a_rerun_changes_nothing() {
     let status = fleet(dir.path(), &file, &["status"]);
     assert_exit(&status, 0);
     assert_stdout_has(&status, "tc      applied  applied  applied");
+
+    // A later deploy on existing tables: guarded concurrent builds. Each
+    // tenant's guard must see its own schema, not public's index of the
+    // same name (built first, by `tp`, with --jobs 1).
+    std::fs::write(
+        dir.path().join("V4__note_idx.sql"),
+        "CREATE INDEX items_note_idx ON items (note);\n",
+    )
+    .unwrap();
+    let out = fleet(dir.path(), &file, &["apply", "--jobs", "1"]);
+    assert_exit(&out, 0);
+    for schema in ["public", "tenant_a", "tenant_b", "\"Tenant C\""] {
+        assert_eq!(
+            scalar(
+                &tenants,
+                &format!("to_regclass('{schema}.items_note_idx') IS NOT NULL")
+            ),
+            "true",
+            "{schema}\n{}",
+            text(&out)
+        );
+    }
+    assert!(summary_line(&out, "tb").contains("3 → 4"), "{}", text(&out));
 }
 
 #[test]

@@ -73,7 +73,7 @@ impl Target {
         if let Some(schema) = &self.schema {
             let quoted = Ident::new(schema.as_str()).to_string();
             // Startup options are split on spaces; a backslash escapes one.
-            let value = format!("{quoted}, public").replace(' ', "\\ ");
+            let value = quoted.replace(' ', "\\ ");
             config.options(&format!("-c search_path={value}"));
         }
     }
