@@ -348,6 +348,9 @@ pub struct LintRun {
     pub explicit_version: bool,
     /// Report only what changed since this git revision.
     pub changed_since: Option<String>,
+    /// The schema unqualified names resolve to in a database's model (a
+    /// tenant schema's fleet target); `public` when None.
+    pub default_schema: Option<String>,
 }
 
 /// Where the schema the migrations run against comes from.
@@ -557,6 +560,7 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
         start,
         explicit_version: args.pg_version.is_some() || config.pg_version.is_some(),
         changed_since: args.changed_since,
+        default_schema: None,
     })
 }
 
@@ -604,7 +608,10 @@ fn start(
             if !run.explicit_version {
                 run.settings.pg_version = context.catalog.version;
             }
-            let (schema, applied, ddl) = context.start();
+            let (mut schema, applied, ddl) = context.start();
+            if let Some(tenant) = &run.default_schema {
+                schema.set_default_schema(tenant);
+            }
             Ok(Start {
                 schema,
                 applied,

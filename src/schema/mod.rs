@@ -143,7 +143,8 @@ struct List {
 #[derive(Debug, Clone)]
 pub struct Schema {
     names: Names,
-    /// `public`, the schema of unqualified names.
+    /// The schema of unqualified names: `public`, or a tenant's (see
+    /// [`Schema::set_default_schema`]).
     public: Name,
     tables: HashMap<Key, TableData>,
     /// Index key (the table's schema, the index name) → index.
@@ -617,10 +618,26 @@ impl Schema {
     /// The key `name` is stored under, if every part of it was interned
     /// (otherwise nothing is stored under it).
     fn find_key(&self, name: &QualifiedName) -> Option<Key> {
-        Some((
-            self.names.find(name.resolved_schema())?,
-            self.names.find(name.name.as_str())?,
-        ))
+        let schema = match &name.schema {
+            Some(schema) => self.names.find(schema.as_str())?,
+            None => self.public,
+        };
+        Some((schema, self.names.find(name.name.as_str())?))
+    }
+
+    /// Unqualified names resolve to `schema` instead of `public`: the
+    /// model of a tenant schema's target, whose sessions' `search_path` is
+    /// that schema (see `apply::fleet`).
+    pub fn set_default_schema(&mut self, schema: &str) {
+        self.public = self.names.intern(schema);
+    }
+
+    /// The schema an unqualified name is stored under.
+    fn intern_schema(&mut self, name: &QualifiedName) -> Name {
+        match &name.schema {
+            Some(schema) => self.names.intern(schema.as_str()),
+            None => self.public,
+        }
     }
 
     fn resolved(&self, rel: Rel) -> Key {
@@ -687,10 +704,7 @@ impl Schema {
     // Storing.
 
     fn intern_key(&mut self, name: &QualifiedName) -> Key {
-        (
-            self.names.intern(name.resolved_schema()),
-            self.names.intern(name.name.as_str()),
-        )
+        (self.intern_schema(name), self.names.intern(name.name.as_str()))
     }
 
     fn intern_rel(&mut self, name: &QualifiedName) -> Rel {
@@ -965,10 +979,7 @@ impl Schema {
         unique: bool,
         simple: bool,
     ) {
-        let key = (
-            self.names.intern(table.resolved_schema()),
-            self.names.intern(name.as_str()),
-        );
+        let key = (self.intern_schema(table), self.names.intern(name.as_str()));
         let index = IndexData {
             table: self.intern_rel(table),
             columns: self.intern_list(columns),
@@ -1154,6 +1165,32 @@ mod tests {
 
     fn name(n: &str) -> QualifiedName {
         QualifiedName::bare(Ident::new(n))
+    }
+
+    #[test]
+    fn unqualified_names_resolve_to_the_default_schema() {
+        let mut s = schema_after(
+            "CREATE TABLE tenant_a.items (id bigint PRIMARY KEY);\nCREATE TABLE public.items (id int, other text)",
+        );
+        assert!(s
+            .table(&name("items"))
+            .unwrap()
+            .column(&Ident::new("other"))
+            .is_some());
+        s.set_default_schema("tenant_a");
+        let items = s.table(&name("items")).unwrap();
+        assert!(items.column(&Ident::new("other")).is_none());
+        assert_eq!(items.primary_key(), Some(vec![Ident::new("id")]));
+        // What the history creates unqualified lands in the tenant's schema.
+        for stmt in parse_sql("CREATE TABLE extra (id int)") {
+            s.apply(&stmt, 1);
+        }
+        let qualified = QualifiedName {
+            schema: Some(Ident::new("tenant_a")),
+            name: Ident::new("extra"),
+        };
+        assert!(s.table(&qualified).is_some());
+        assert!(s.table(&name("extra")).is_some());
     }
 
     #[test]
