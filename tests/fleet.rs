@@ -313,6 +313,26 @@ fn a_failing_canary_stops_the_rollout() {
     );
     assert!(summary_line(&out, "rest").contains("skipped"), "{}", text(&out));
     assert_eq!(applied(&other, "safe_migrate"), "");
+
+    // The same as JSON: every event names its target.
+    let out = fleet(dir.path(), &file, &["apply", "--canary", "1", "--format", "json"]);
+    assert_exit(&out, 1);
+    let events: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert!(events.iter().all(|e| e["target"].is_string()), "{}", text(&out));
+    assert!(events
+        .iter()
+        .any(|e| e["event"] == "migration-failed" && e["target"] == "canary" && e["version"] == "2"));
+    let result = |target: &str| {
+        events
+            .iter()
+            .find(|e| e["event"] == "target_result" && e["target"] == target)
+            .map(|e| e["result"].clone())
+    };
+    assert_eq!(result("canary"), Some("failed".into()));
+    assert_eq!(result("rest"), Some("skipped".into()));
 }
 
 #[test]
