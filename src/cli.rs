@@ -348,9 +348,6 @@ pub struct LintRun {
     pub explicit_version: bool,
     /// Report only what changed since this git revision.
     pub changed_since: Option<String>,
-    /// The schema unqualified names resolve to in a database's model (a
-    /// tenant schema's fleet target); `public` when None.
-    pub default_schema: Option<String>,
 }
 
 /// Where the schema the migrations run against comes from.
@@ -457,13 +454,13 @@ pub fn run(args: Args) -> Result<u8, Error> {
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:<40} {:<12} {:<8} {:<8} summary",
-                "rule", "category", "severity", "rewrite"
+                "{:<40} {:<12} {:<8} {:<9} summary",
+                "rule", "category", "severity", "plannable"
             )?;
             for rule in rules::ALL {
                 writeln!(
                     out,
-                    "{:<40} {:<12} {:<8} {:<8} {}",
+                    "{:<40} {:<12} {:<8} {:<9} {}",
                     rule.id,
                     rule.category.as_str(),
                     rule.default_severity.as_str(),
@@ -560,7 +557,6 @@ pub fn resolve(args: HistoryArgs, format: Format, fail_on: FailOn) -> Result<Lin
         start,
         explicit_version: args.pg_version.is_some() || config.pg_version.is_some(),
         changed_since: args.changed_since,
-        default_schema: None,
     })
 }
 
@@ -608,10 +604,7 @@ fn start(
             if !run.explicit_version {
                 run.settings.pg_version = context.catalog.version;
             }
-            let (mut schema, applied, ddl) = context.start();
-            if let Some(tenant) = &run.default_schema {
-                schema.set_default_schema(tenant);
-            }
+            let (schema, applied, ddl) = context.start();
             Ok(Start {
                 schema,
                 applied,

@@ -167,7 +167,6 @@ pub(super) fn apply_command(args: &ApplyArgs, file: &Path) -> Result<u8, Error> 
 fn target_run(base: &DatabaseRun, target: &Target) -> DatabaseRun {
     let mut lint = base.lint.clone();
     lint.start = super::StartFrom::Database(target.url.clone());
-    lint.default_schema.clone_from(&target.schema);
     DatabaseRun {
         lint,
         url: Some(target.url.clone()),

@@ -143,8 +143,8 @@ struct List {
 #[derive(Debug, Clone)]
 pub struct Schema {
     names: Names,
-    /// The schema of unqualified names: `public`, or a tenant's (see
-    /// [`Schema::set_default_schema`]).
+    /// The schema of unqualified names: `public`, or the first schema of
+    /// the database's `search_path` ([`Schema::set_default_schema`]).
     public: Name,
     tables: HashMap<Key, TableData>,
     /// Index key (the table's schema, the index name) → index.
@@ -475,7 +475,7 @@ impl Schema {
     fn domain(&self, type_name: &str) -> Option<&Domain> {
         let (schema, name) = match type_name.rsplit_once('.') {
             Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
-            None => ("public", type_name),
+            None => (self.names.get(self.public), type_name),
         };
         let key = (self.names.find(schema)?, self.names.find(name)?);
         self.domains.get(&key)
@@ -491,6 +491,21 @@ impl Schema {
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
         self.matviews.get(&self.find_key(name)?).and_then(|m| m.get())
+    }
+
+    /// Makes unqualified names mean `schema` (as they do where the
+    /// `search_path` puts `schema` first) instead of `public`. Set before
+    /// anything is stored through an unqualified name.
+    pub fn set_default_schema(&mut self, schema: &str) {
+        self.public = self.names.intern(schema);
+    }
+
+    /// The schema `name` is in: its own, or the one of unqualified names.
+    fn intern_schema(&mut self, name: &QualifiedName) -> Name {
+        match &name.schema {
+            Some(schema) => self.names.intern(schema.as_str()),
+            None => self.public,
+        }
     }
 
     /// Records the catalog's size estimate for `table` (a table of the model).
@@ -618,26 +633,13 @@ impl Schema {
     /// The key `name` is stored under, if every part of it was interned
     /// (otherwise nothing is stored under it).
     fn find_key(&self, name: &QualifiedName) -> Option<Key> {
-        let schema = match &name.schema {
-            Some(schema) => self.names.find(schema.as_str())?,
-            None => self.public,
-        };
-        Some((schema, self.names.find(name.name.as_str())?))
-    }
-
-    /// Unqualified names resolve to `schema` instead of `public`: the
-    /// model of a tenant schema's target, whose sessions' `search_path` is
-    /// that schema (see `apply::fleet`).
-    pub fn set_default_schema(&mut self, schema: &str) {
-        self.public = self.names.intern(schema);
-    }
-
-    /// The schema an unqualified name is stored under.
-    fn intern_schema(&mut self, name: &QualifiedName) -> Name {
-        match &name.schema {
-            Some(schema) => self.names.intern(schema.as_str()),
-            None => self.public,
-        }
+        Some((
+            match &name.schema {
+                Some(schema) => self.names.find(schema.as_str())?,
+                None => self.public,
+            },
+            self.names.find(name.name.as_str())?,
+        ))
     }
 
     fn resolved(&self, rel: Rel) -> Key {
@@ -1165,32 +1167,6 @@ mod tests {
 
     fn name(n: &str) -> QualifiedName {
         QualifiedName::bare(Ident::new(n))
-    }
-
-    #[test]
-    fn unqualified_names_resolve_to_the_default_schema() {
-        let mut s = schema_after(
-            "CREATE TABLE tenant_a.items (id bigint PRIMARY KEY);\nCREATE TABLE public.items (id int, other text)",
-        );
-        assert!(s
-            .table(&name("items"))
-            .unwrap()
-            .column(&Ident::new("other"))
-            .is_some());
-        s.set_default_schema("tenant_a");
-        let items = s.table(&name("items")).unwrap();
-        assert!(items.column(&Ident::new("other")).is_none());
-        assert_eq!(items.primary_key(), Some(vec![Ident::new("id")]));
-        // What the history creates unqualified lands in the tenant's schema.
-        for stmt in parse_sql("CREATE TABLE extra (id int)") {
-            s.apply(&stmt, 1);
-        }
-        let qualified = QualifiedName {
-            schema: Some(Ident::new("tenant_a")),
-            name: Ident::new("extra"),
-        };
-        assert!(s.table(&qualified).is_some());
-        assert!(s.table(&name("extra")).is_some());
     }
 
     #[test]

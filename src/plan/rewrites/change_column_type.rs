@@ -315,8 +315,20 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         .then("AND attname =")
         .literal(column.as_str())
         .then("AND (attidentity <> '' OR attgenerated <> ''))");
+    let nothing_else = either(&dependents, &swapped);
+    // Checked first as well, so that such a dependency stops the run before
+    // anything changes (not after the backfill); and again before the swap,
+    // for one created meanwhile.
+    steps.insert(
+        0,
+        Step::check(
+            nothing_else.clone(),
+            source,
+            "before anything changes: no view, constraint, identity or index the plan does not copy depends on the old column",
+        ),
+    );
     steps.push(Step::check(
-        either(&dependents, &swapped),
+        nothing_else,
         source,
         "no view, constraint, identity or index the plan does not copy depends on the old column",
     ));
