@@ -358,3 +358,43 @@ fn bad_targets_files_exit_2_with_where_and_what() {
     assert_exit(&out, 2);
     assert_stderr_has(&out, "${NO_SUCH_VAR_Q}");
 }
+
+#[test]
+fn a_running_target_finishes_its_migration_when_the_rollout_stops() {
+    let slow = fresh_database();
+    let bad = fresh_database();
+    // `bad` fails at V2 (its table exists) while `slow` is in V1 (4 s
+    // against 1.5 s).
+    bad.psql_ok("CREATE TABLE more (id bigint PRIMARY KEY, other text);");
+    let dir = migrations(&[
+        (
+            "V1__slow.sql",
+            &format!(
+                "CREATE TABLE items (id bigint PRIMARY KEY);\n\
+                 SELECT pg_sleep(CASE WHEN current_database() = '{}' THEN 4 ELSE 1.5 END);\n",
+                slow.name
+            ),
+        ),
+        ("V2__more.sql", "CREATE TABLE more (id bigint PRIMARY KEY);\n"),
+    ]);
+    let file = targets_file(dir.path(), &[("slow", &slow, None), ("bad", &bad, None)]);
+    let out = fleet(dir.path(), &file, &["apply", "--jobs", "2"]);
+    assert_exit(&out, 1);
+    assert!(
+        summary_line(&out, "bad").contains("failed at migration 2 step 1"),
+        "{}",
+        text(&out)
+    );
+    let line = summary_line(&out, "slow");
+    assert!(
+        line.contains("- → 1") && line.contains("stopped after 1 migration(s)"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(applied(&slow, "safe_migrate"), "1");
+    // The next run resumes both where they stopped.
+    bad.psql_ok("DROP TABLE more;");
+    let out = fleet(dir.path(), &file, &["apply", "--jobs", "2"]);
+    assert_exit(&out, 0);
+    assert!(summary_line(&out, "slow").contains("1 → 2"), "{}", text(&out));
+}

@@ -15,7 +15,7 @@ use crate::pg::Ident;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// One target of the fleet, as the targets file names it (with `${VAR}`s
@@ -343,10 +343,10 @@ impl Outcome {
 pub fn rollout(
     targets: &[Target],
     policy: Policy,
-    run: &(dyn Fn(&Target, &AtomicBool) -> Outcome + Sync),
+    run: &(dyn Fn(&Target, &Arc<AtomicBool>) -> Outcome + Sync),
 ) -> Vec<Outcome> {
     let mut outcomes: Vec<Option<Outcome>> = vec![None; targets.len()];
-    let stop = AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
     let canaries = policy.canary.min(targets.len());
     for (i, target) in targets.iter().enumerate().take(canaries) {
         let outcome = run(target, &stop);
@@ -487,7 +487,7 @@ mod tests {
     fn a_failing_canary_stops_everything() {
         let targets: Vec<Target> = ["a", "b", "c", "d"].map(target).to_vec();
         let ran = Mutex::new(Vec::new());
-        let run = |t: &Target, _: &AtomicBool| {
+        let run = |t: &Target, _: &Arc<AtomicBool>| {
             ran.lock().unwrap().push(t.name.clone());
             outcome(t.name != "b")
         };
@@ -505,7 +505,7 @@ mod tests {
     #[test]
     fn after_a_failure_only_keep_going_starts_more() {
         let targets: Vec<Target> = ["a", "b", "c", "d"].map(target).to_vec();
-        let run = |t: &Target, _: &AtomicBool| outcome(t.name != "a");
+        let run = |t: &Target, _: &Arc<AtomicBool>| outcome(t.name != "a");
         let serial = Policy {
             jobs: 1,
             canary: 0,

@@ -34,6 +34,8 @@ use crate::pg::{LockMode, QualifiedName};
 use crate::plan::{MigrationPlan, Outcome, Plan, TxMode};
 use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use adopt::Adopt;
@@ -103,6 +105,10 @@ pub struct ApplySettings {
     /// The advisory lock key of the run lock ([`lock::RUN_LOCK_KEY`]; a
     /// tenant schema's fleet target has its own, see [`fleet`]).
     pub run_lock_key: i64,
+    /// Once set, no further migration starts: the one running finishes and
+    /// the run ends with [`Summary::stopped`] (a fleet rollout that is
+    /// stopping, see [`fleet`]).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ApplySettings {
@@ -131,6 +137,7 @@ impl Default for ApplySettings {
             adopt: None,
             start_schema: None,
             run_lock_key: lock::RUN_LOCK_KEY,
+            stop: None,
         }
     }
 }
@@ -611,6 +618,8 @@ pub struct Summary {
     pub steps_run: usize,
     /// Steps skipped by their guard or condition.
     pub steps_skipped: usize,
+    /// Pending migrations were left because [`ApplySettings::stop`] was set.
+    pub stopped: bool,
 }
 
 /// The name a migration has in the history: its version, else its name.
@@ -792,6 +801,14 @@ fn apply_locked(
     let mut summary = Summary::default();
     let session = monitor::Session::new(client, settings.monitor_url.clone());
     for m in todo {
+        if settings
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::SeqCst))
+        {
+            summary.stopped = true;
+            break;
+        }
         apply_migration(m, &history, client, &session, settings, events, &mut summary)?;
         summary.applied += 1;
     }

@@ -11,8 +11,8 @@ use crate::apply::{self, Event, MigrationState};
 use crate::db;
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Where per-target lines go: one writer, shared by the worker threads.
@@ -95,7 +95,7 @@ pub(super) fn apply_command(args: &ApplyArgs, file: &Path) -> Result<u8, Error> 
         canary: args.canary,
         keep_going: args.keep_going,
     };
-    let run = |target: &Target, stop: &AtomicBool| {
+    let run = |target: &Target, stop: &Arc<AtomicBool>| {
         let mut run = target_run(&base, target);
         run_target(target, args, &mut run, &printer, stop)
     };
@@ -179,7 +179,7 @@ fn run_target(
     args: &ApplyArgs,
     run: &mut DatabaseRun,
     printer: &Printer,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
 ) -> Outcome {
     let started = Instant::now();
     printer.state(target, "started", &format!("started ({})", target.shown_url()));
@@ -209,10 +209,6 @@ fn run_target(
             .map(|s| s.version)
             .next_back();
         after.clone_from(&before);
-        let pending: Vec<_> = apply::pending(&plan, &mut client, &settings)?
-            .iter()
-            .map(|m| m.file.version.clone())
-            .collect();
         let mut events = |event: &Event| {
             match event {
                 Event::MigrationApplied { version, .. } => {
@@ -224,23 +220,14 @@ fn run_target(
             }
             printer.event(target, event);
         };
-        // One migration per call, so that a stopping rollout ends this
-        // target after the migration it is in; all at once when a
-        // migration has no version to stop at (or nothing is pending: the
-        // drift checks still run).
-        if pending.is_empty() || pending.iter().any(Option::is_none) {
-            apply::apply(&plan, &mut client, &settings, &mut events)?;
-        } else {
-            for version in pending.into_iter().flatten() {
-                if stop.load(Ordering::SeqCst) {
-                    return Ok(TargetResult::Stopped { applied: 0 });
-                }
-                let one = apply::ApplySettings {
-                    target: Some(version),
-                    ..settings.clone()
-                };
-                apply::apply(&plan, &mut client, &one, &mut events)?;
-            }
+        // A stopping rollout ends this target after the migration it is in.
+        let settings = apply::ApplySettings {
+            stop: Some(Arc::clone(stop)),
+            ..settings
+        };
+        let summary = apply::apply(&plan, &mut client, &settings, &mut events)?;
+        if summary.stopped {
+            return Ok(TargetResult::Stopped { applied: 0 });
         }
         Ok(TargetResult::UpToDate)
     })();
