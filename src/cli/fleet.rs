@@ -197,6 +197,8 @@ fn run_target(
             run_lock_key: target.run_lock_key(&args.db.history_schema),
             monitor_url: Some(apply::monitor::MonitorUrl(target.url.clone())),
             start_schema,
+            // A stopping rollout ends this target after the migration it is in.
+            stop: Some(Arc::clone(stop)),
             ..apply_settings(args)
         };
         // From the history, not the plan: a resumed run's plan replays
@@ -219,11 +221,6 @@ fn run_target(
                 _ => {}
             }
             printer.event(target, event);
-        };
-        // A stopping rollout ends this target after the migration it is in.
-        let settings = apply::ApplySettings {
-            stop: Some(Arc::clone(stop)),
-            ..settings
         };
         let summary = apply::apply(&plan, &mut client, &settings, &mut events)?;
         if summary.stopped {
