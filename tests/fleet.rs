@@ -1,8 +1,10 @@
 //! `migrate apply --targets` and `migrate status --targets` against real
 //! PostgreSQL: databases and tenant schemas of one database applied with
 //! `--jobs 4`, a second run that changes nothing, a failing target isolated
-//! (with and without `--keep-going`), a failing canary, resume, bad targets
-//! files, and passwords kept out of the output.
+//! (with and without `--keep-going`), a running target that finishes its
+//! migration when the rollout stops, a failing canary, resume after a
+//! failure and after SIGKILL, bad targets files, and passwords kept out of
+//! the output.
 
 mod support;
 
@@ -397,4 +399,54 @@ fn a_running_target_finishes_its_migration_when_the_rollout_stops() {
     let out = fleet(dir.path(), &file, &["apply", "--jobs", "2"]);
     assert_exit(&out, 0);
     assert!(summary_line(&out, "slow").contains("1 → 2"), "{}", text(&out));
+}
+
+#[test]
+fn a_tenant_killed_mid_migration_resumes() {
+    let db = fresh_database();
+    db.psql_ok("CREATE SCHEMA tenant_k; CREATE TABLE tenant_k.hold ();");
+    let dir = migrations(&[
+        ("V1__items.sql", HISTORY[0].1),
+        (
+            "V2__wait.sql",
+            "SELECT pg_sleep(CASE WHEN to_regclass('hold') IS NOT NULL THEN 4 ELSE 0 END);\n",
+        ),
+    ]);
+    let file = targets_file(dir.path(), &[("k", &db, Some("tenant_k"))]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_migrate"))
+        .args(["apply"])
+        .arg(dir.path())
+        .arg("--targets")
+        .arg(&file)
+        .current_dir(dir.path())
+        .env("FLEET_PW", PASSWORD)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // SIGKILL the runner while V2 runs in the tenant's session.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while scalar(
+        &db,
+        "(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(CASE%')",
+    ) == "0"
+    {
+        assert!(std::time::Instant::now() < deadline, "V2 never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The server notices a dead client only when the sleep ends: end it now.
+    db.psql_ok(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'safe-migrate%';",
+    );
+
+    let status = fleet(dir.path(), &file, &["status"]);
+    assert_stdout_has(&status, "applied  running@1");
+    db.psql_ok("DROP TABLE tenant_k.hold;");
+    let out = fleet(dir.path(), &file, &["apply"]);
+    assert_exit(&out, 0);
+    assert_stdout_has(&out, "[k] == 2 wait: 1 steps, resuming at step 1");
+    assert!(summary_line(&out, "k").contains("1 → 2"), "{}", text(&out));
+    assert_eq!(applied(&db, "safe_migrate_tenant_k"), "1,2");
 }
