@@ -428,7 +428,8 @@ fn a_tenant_killed_mid_migration_resumes() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while scalar(
         &db,
-        "(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(CASE%')",
+        "(SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND datname = current_database() \
+         AND query LIKE 'SELECT pg_sleep(CASE%')",
     ) == "0"
     {
         assert!(std::time::Instant::now() < deadline, "V2 never started");
@@ -438,7 +439,7 @@ fn a_tenant_killed_mid_migration_resumes() {
     child.wait().unwrap();
     // The server notices a dead client only when the sleep ends: end it now.
     db.psql_ok(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'safe-migrate%';",
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'safe-migrate%' AND datname = current_database();",
     );
 
     let status = fleet(dir.path(), &file, &["status"]);
