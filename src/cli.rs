@@ -19,6 +19,8 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod fleet;
+
 /// Zero-downtime PostgreSQL migrations: lint, plan and apply.
 #[derive(Debug, Parser)]
 #[command(name = "migrate", version, about, propagate_version = true)]
@@ -135,6 +137,18 @@ pub struct ApplyArgs {
     /// Backfills wait while a replica has more WAL than this to replay (0: never).
     #[arg(long, default_value = "100MB", value_parser = apply::throttle::parse_bytes)]
     pub max_replica_lag_bytes: u64,
+    /// Apply to every target of this YAML file (databases and tenant schemas; see docs/fleet.md) instead of --database-url.
+    #[arg(long, value_name = "FILE", conflicts_with = "dry_run")]
+    pub targets: Option<PathBuf>,
+    /// With --targets: apply to up to N targets at once (one connection each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+    /// With --targets: apply to the first N targets one by one first; stop everything if one fails.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub canary: usize,
+    /// With --targets: keep starting targets after one failed.
+    #[arg(long)]
+    pub keep_going: bool,
 }
 
 /// `migrate status` arguments, as typed.
@@ -142,6 +156,9 @@ pub struct ApplyArgs {
 pub struct StatusArgs {
     #[command(flatten)]
     pub db: DatabaseArgs,
+    /// Show every target of this YAML file (see docs/fleet.md): targets × migrations.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
 }
 
 /// `migrate baseline` arguments, as typed. Both positionals are optional to
@@ -367,6 +384,8 @@ pub enum Error {
     Apply(#[from] apply::ApplyError),
     #[error(transparent)]
     Trace(#[from] crate::trace::TraceError),
+    #[error(transparent)]
+    Fleet(#[from] apply::fleet::FleetError),
     #[error("baseline: no VERSION given")]
     NoBaselineVersion,
     #[error("baseline: {0}")]
@@ -393,6 +412,7 @@ impl Error {
             Error::Output(_) => "check that standard output is writable",
             Error::Apply(e) => e.help(),
             Error::Trace(e) => e.help(),
+            Error::Fleet(e) => e.help(),
             Error::NewFile { .. } => "check that the directory is writable",
             Error::NoBaselineVersion | Error::BaselineVersion(_) => {
                 "run `migrate baseline [DIR] VERSION` with the version of the last migration the database holds"
@@ -461,8 +481,14 @@ pub fn run(args: Args) -> Result<u8, Error> {
                 id,
             }),
         },
-        Command::Apply(args) => apply_command(&args),
-        Command::Status(args) => status_command(&args.db),
+        Command::Apply(args) => match &args.targets {
+            Some(file) => fleet::apply_command(&args, file),
+            None => apply_command(&args),
+        },
+        Command::Status(args) => match &args.targets {
+            Some(file) => fleet::status_command(&args.db, file),
+            None => status_command(&args.db),
+        },
         Command::Baseline(args) => baseline_command(args),
         Command::New(args) => new_command(&args),
     }

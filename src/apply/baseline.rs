@@ -44,7 +44,7 @@ pub fn baseline<'p>(
     lock::check_session(client)?;
     lock::acquire(client, settings, &mut |_| {})?;
     let result = mark(plan, client, settings, upto);
-    lock::release(client);
+    lock::release(client, settings.run_lock_key);
     result
 }
 

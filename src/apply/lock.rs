@@ -98,7 +98,7 @@ pub fn acquire(
     let mut announced = false;
     loop {
         let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&RUN_LOCK_KEY])
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&settings.run_lock_key])
             .map(|r| r.get(0))
             .map_err(|e| connection_lost(&e))?;
         if got {
@@ -108,7 +108,7 @@ pub fn acquire(
         if waited >= settings.lock_wait {
             return Err(ApplyError::RunLockBusy {
                 waited,
-                holder: holder(client),
+                holder: holder(client, settings.run_lock_key),
             });
         }
         if !announced {
@@ -121,21 +121,21 @@ pub fn acquire(
 }
 
 /// The pid holding the run lock, if it can be seen.
-fn holder(client: &mut postgres::Client) -> Option<i32> {
+fn holder(client: &mut postgres::Client, key: i64) -> Option<i32> {
     // A bigint key is split into classid (high half) and objid (low half).
     client
         .query_opt(
             "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1
                AND classid::bigint = ($1 >> 32) AND objid::bigint = ($1 & 4294967295)
                AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
-            &[&RUN_LOCK_KEY],
+            &[&key],
         )
         .ok()
         .flatten()
         .map(|r| r.get(0))
 }
 
-/// Releases the run lock (best effort: closing the session releases it too).
-pub fn release(client: &mut postgres::Client) {
-    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&RUN_LOCK_KEY]);
+/// Releases the run lock `key` (best effort: closing the session releases it too).
+pub fn release(client: &mut postgres::Client, key: i64) {
+    let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
 }

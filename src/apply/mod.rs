@@ -21,6 +21,7 @@ pub mod backfill;
 pub mod baseline;
 pub mod batch_size;
 pub mod context;
+pub mod fleet;
 pub mod history;
 pub mod lock;
 pub mod monitor;
@@ -33,6 +34,8 @@ use crate::pg::{LockMode, QualifiedName};
 use crate::plan::{MigrationPlan, Outcome, Plan, TxMode};
 use crate::source::{MigrationFile, MigrationVersion};
 use serde::Serialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use adopt::Adopt;
@@ -99,6 +102,13 @@ pub struct ApplySettings {
     /// migration this run starts, so a resumed run plans from it again
     /// (see [`context`]).
     pub start_schema: Option<String>,
+    /// The advisory lock key of the run lock ([`lock::RUN_LOCK_KEY`]; a
+    /// tenant schema's fleet target has its own, see [`fleet`]).
+    pub run_lock_key: i64,
+    /// Once set, no further migration starts: the one running finishes and
+    /// the run ends with [`Summary::stopped`] (a fleet rollout that is
+    /// stopping, see [`fleet`]).
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ApplySettings {
@@ -126,6 +136,8 @@ impl Default for ApplySettings {
             target: None,
             adopt: None,
             start_schema: None,
+            run_lock_key: lock::RUN_LOCK_KEY,
+            stop: None,
         }
     }
 }
@@ -606,6 +618,8 @@ pub struct Summary {
     pub steps_run: usize,
     /// Steps skipped by their guard or condition.
     pub steps_skipped: usize,
+    /// Pending migrations were left because [`ApplySettings::stop`] was set.
+    pub stopped: bool,
 }
 
 /// The name a migration has in the history: its version, else its name.
@@ -707,7 +721,7 @@ pub fn apply(
     lock::check_session(client)?;
     lock::acquire(client, settings, events)?;
     let result = apply_locked(plan, client, settings, events);
-    lock::release(client);
+    lock::release(client, settings.run_lock_key);
     result
 }
 
@@ -787,6 +801,14 @@ fn apply_locked(
     let mut summary = Summary::default();
     let session = monitor::Session::new(client, settings.monitor_url.clone());
     for m in todo {
+        if settings
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.load(Ordering::SeqCst))
+        {
+            summary.stopped = true;
+            break;
+        }
         apply_migration(m, &history, client, &session, settings, events, &mut summary)?;
         summary.applied += 1;
     }
