@@ -25,6 +25,7 @@ use super::monitor::{self, Session};
 use super::queue;
 use super::retry::{self, Backoff};
 use super::{ApplyError, ApplySettings, Blocker, Event, StepOutcome};
+use crate::plan::lower::{self, LowerSettings};
 use crate::plan::{Step, StepKind, TxMode};
 use postgres::GenericClient;
 use std::time::{Duration, Instant};
@@ -129,6 +130,16 @@ impl StepContext<'_> {
         }
     }
 
+    /// What the step's lowering needs of this try.
+    pub(crate) fn lower_settings(&self, try_timeout: Duration) -> LowerSettings {
+        LowerSettings {
+            try_lock_timeout: try_timeout,
+            lock_timeout: self.settings.lock_timeout,
+            statement_timeout: self.settings.statement_timeout,
+            server_version_num: Some(self.session.server_version_num),
+        }
+    }
+
     fn backoff(&self) -> Backoff {
         Backoff {
             base: self.settings.retry_base,
@@ -169,49 +180,12 @@ fn connection_lost(e: &postgres::Error) -> bool {
 
 pub use crate::db::error_text;
 
-/// The `SET LOCAL`s of one try of a step's (or a batch's) transaction.
-///
-/// * `lock_timeout`: `try_timeout` for a step whose plan says `lock_timeout`
-///   (the try's, see [`queue::TryTimeout`]). A step that says no (a check:
-///   it reads the catalog and takes no lock traffic waits for) is bounded by
-///   its `statement_timeout` instead; one with neither gets the
-///   `--lock-timeout` ceiling, so no try is ever unbounded.
-/// * `statement_timeout`: `--statement-timeout`, or 0 for scans.
-/// * `transaction_timeout` (PostgreSQL 17+): twice `--statement-timeout`
-///   plus the ceiling, a second net for steps of several statements; 0 for
-///   scans, like `statement_timeout`.
+/// The `SET LOCAL`s of one try of a step's (or a batch's) transaction: the
+/// step's lowering (see [`lower::timeouts`]) with the try's `lock_timeout`
+/// (see [`queue::TryTimeout`]), `--lock-timeout` as the ceiling,
+/// `--statement-timeout` and the server's version.
 pub(crate) fn set_local_timeouts(cx: &StepContext, try_timeout: Duration) -> String {
-    let (step, settings) = (cx.step, cx.settings);
-    let mut sql = String::new();
-    let lock_timeout = if step.lock_timeout {
-        Some(try_timeout)
-    } else if step.statement_timeout {
-        None
-    } else {
-        Some(settings.lock_timeout)
-    };
-    if let Some(t) = lock_timeout {
-        sql.push_str(&format!(
-            "SET LOCAL lock_timeout = '{}ms'; ",
-            t.as_millis().max(1)
-        ));
-    }
-    let statement = if step.statement_timeout {
-        format!("'{}ms'", settings.statement_timeout.as_millis())
-    } else {
-        "0".to_string()
-    };
-    sql.push_str(&format!("SET LOCAL statement_timeout = {statement}"));
-    if cx.session.server_at_least(17) {
-        let transaction = if step.statement_timeout {
-            let t = settings.statement_timeout.saturating_mul(2) + settings.lock_timeout;
-            format!("'{}ms'", t.as_millis())
-        } else {
-            "0".to_string()
-        };
-        sql.push_str(&format!("; SET LOCAL transaction_timeout = {transaction}"));
-    }
-    sql
+    lower::set_local_timeouts(cx.step, &cx.lower_settings(try_timeout))
 }
 
 /// What the second connection looks at while a try runs, and when.
@@ -637,13 +611,10 @@ mod tests {
         let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
         assert_eq!(
             timeouts_of(&ddl, 150_004),
-            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'"
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5s'"
         );
         let check = Step::check(crate::plan::sql::Sql::kw("SELECT true"), span, "holds");
-        assert_eq!(
-            timeouts_of(&check, 150_004),
-            "SET LOCAL statement_timeout = '5000ms'"
-        );
+        assert_eq!(timeouts_of(&check, 150_004), "SET LOCAL statement_timeout = '5s'");
         let validate = Step::validate(
             crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
             span,
@@ -660,7 +631,7 @@ mod tests {
         let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
         assert_eq!(
             timeouts_of(&ddl, 170_000),
-            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'; \
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5s'; \
              SET LOCAL transaction_timeout = '10500ms'"
         );
         let validate = Step::validate(

@@ -12,6 +12,7 @@
 //! a database.
 
 mod catalog;
+pub mod lower;
 pub mod render;
 pub mod rewrites;
 pub mod sql;

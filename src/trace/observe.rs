@@ -125,12 +125,7 @@ impl Session {
         let name = "safe-migrate trace";
         let mut client = crate::db::connect_as(url, name, notice).map_err(|e| e.to_string())?;
         let mut poller = crate::db::connect_as(url, name, |_| {}).map_err(|e| e.to_string())?;
-        let setup = |e: postgres::Error| {
-            format!(
-                "setting up the trace session: {}",
-                error_text(&e)
-            )
-        };
+        let setup = |e: postgres::Error| format!("setting up the trace session: {}", error_text(&e));
         // A statement blocked by someone else's lock fails instead of hanging.
         client
             .batch_execute("SET lock_timeout = '30s'; SET client_min_messages = debug1")
