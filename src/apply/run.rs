@@ -25,7 +25,7 @@ use super::monitor::{self, Session};
 use super::queue;
 use super::retry::{self, Backoff};
 use super::{ApplyError, ApplySettings, Blocker, Event, StepOutcome};
-use crate::plan::lower::{self, LowerSettings};
+use crate::plan::lower::{self, Action, LowerSettings};
 use crate::plan::{Step, StepKind, TxMode};
 use postgres::GenericClient;
 use std::time::{Duration, Instant};
@@ -418,7 +418,8 @@ fn query_bool(client: &mut impl GenericClient, sql: &str) -> Result<bool, postgr
     Ok(row.try_get::<_, Option<bool>>(0)?.unwrap_or(false))
 }
 
-/// Runs one step: guard, condition, then as its kind and transaction mode say.
+/// Runs one step as [`lower::lower`] lowers it: guard, condition, then its
+/// action, wrapped in retries, lock-queue waits and progress reports.
 pub fn run_step(
     client: &mut postgres::Client,
     cx: &StepContext,
@@ -434,33 +435,35 @@ pub fn run_step(
             rows: None,
         })
     };
-    if let Some(guard) = &cx.step.guard {
+    let lowered = lower::lower(cx.step);
+    if let Some(guard) = lowered.guard {
         if query_bool(client, guard).map_err(|e| cx.failed(&e))? {
             return skip(client, StepOutcome::SkippedGuard);
         }
     }
-    if let Some(condition) = &cx.step.only_if {
+    if let Some(condition) = lowered.only_if {
         if !query_bool(client, condition).map_err(|e| cx.failed(&e))? {
             return skip(client, StepOutcome::SkippedCondition);
         }
     }
-    match (cx.step.kind, cx.step.tx, &cx.step.backfill) {
-        (StepKind::Backfill, _, Some(backfill)) => super::backfill::run(client, cx, backfill, cursor, events),
-        (StepKind::Check, _, _) => check(client, cx, events),
-        (_, TxMode::Outside, _) => concurrent(client, cx, events),
-        (_, TxMode::InTransaction, _) => transactional(client, cx, events),
+    match lowered.action {
+        Action::Backfill(backfill) => super::backfill::run(client, cx, backfill, cursor, events),
+        Action::Check { query } => check(client, cx, query, events),
+        Action::Outside { sql } => concurrent(client, cx, sql, events),
+        Action::Transaction { sql } => transactional(client, cx, sql, events),
     }
 }
 
 fn transactional(
     client: &mut postgres::Client,
     cx: &StepContext,
+    sql: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
         tx.batch_execute(timeouts)?;
-        tx.batch_execute(&cx.step.sql)?;
+        tx.batch_execute(sql)?;
         cx.record(&mut tx, StepState::Done, None, 1, None)?;
         tx.commit()?;
         Ok(())
@@ -475,12 +478,13 @@ fn transactional(
 fn check(
     client: &mut postgres::Client,
     cx: &StepContext,
+    query: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
         tx.batch_execute(timeouts)?;
-        if !query_bool(&mut tx, &cx.step.sql)? {
+        if !query_bool(&mut tx, query)? {
             return Err(TryError::Stop(ApplyError::CheckFailed {
                 migration: cx.label.to_string(),
                 step: cx.index + 1,
@@ -514,6 +518,7 @@ fn invalid_indexes(
 fn concurrent(
     client: &mut postgres::Client,
     cx: &StepContext,
+    sql: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let table = cx.table();
@@ -522,7 +527,7 @@ fn concurrent(
         .map_err(|e| cx.failed(&e))?;
     let result = with_retries(client, cx, events, |client, _| {
         let before = invalid_indexes(client, table.as_deref())?;
-        match client.batch_execute(&cx.step.sql) {
+        match client.batch_execute(sql) {
             Ok(()) => Ok(()),
             Err(e) => {
                 // A failed concurrent build leaves an INVALID index that

@@ -2,6 +2,9 @@
 //! script (see [`super::render::sql`]) both build from, so the two cannot
 //! disagree on a step's timeouts or on how a backfill finds its key.
 //!
+//! * [`lower`]: what a step runs: the guard and condition queries asked
+//!   first, then one [`Action`] (a transaction, a check, a statement outside
+//!   any transaction, or a backfill's batches).
 //! * [`timeouts`]: the `SET LOCAL`s of one try of a step's (or a backfill
 //!   batch's) transaction, from the try's `lock_timeout`, the
 //!   `statement_timeout` and the server version.
@@ -9,8 +12,52 @@
 //!   plan names none: the primary key, else a unique, valid, total index
 //!   whose columns are all NOT NULL (composite keys included).
 
-use super::Step;
+use super::{Backfill, Step, StepKind, TxMode};
 use std::time::Duration;
+
+/// What a step runs, once its guard and condition allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action<'a> {
+    /// `BEGIN`, the [`timeouts`], `sql`, `COMMIT`.
+    Transaction { sql: &'a str },
+    /// In a transaction under the [`timeouts`]: `query` must return true,
+    /// else the migration stops.
+    Check { query: &'a str },
+    /// `sql` in autocommit (`CONCURRENTLY`): no `lock_timeout`, no
+    /// `statement_timeout` (a timeout would leave an INVALID index).
+    Outside { sql: &'a str },
+    /// Keyset batches, each its own transaction under the [`timeouts`],
+    /// committing as it goes; the key is the plan's, else
+    /// [`key_columns_sql`]'s.
+    Backfill(&'a Backfill),
+}
+
+/// A step lowered: the queries that decide whether it runs, and what runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lowered<'a> {
+    /// Asked first: when it returns true the step's effect is in place and
+    /// the step is skipped.
+    pub guard: Option<&'a str>,
+    /// Asked next: the step runs only when it returns true.
+    pub only_if: Option<&'a str>,
+    pub action: Action<'a>,
+}
+
+/// What `step` runs: its kind and transaction mode as one [`Action`], after
+/// its guard and condition.
+pub fn lower(step: &Step) -> Lowered<'_> {
+    let action = match (step.kind, step.tx, &step.backfill) {
+        (StepKind::Backfill, _, Some(backfill)) => Action::Backfill(backfill),
+        (StepKind::Check, _, _) => Action::Check { query: &step.sql },
+        (_, TxMode::Outside, _) => Action::Outside { sql: &step.sql },
+        (_, TxMode::InTransaction, _) => Action::Transaction { sql: &step.sql },
+    };
+    Lowered {
+        guard: step.guard.as_deref(),
+        only_if: step.only_if.as_deref(),
+        action,
+    }
+}
 
 /// What a try runs with, as far as the lowering is concerned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -211,6 +258,43 @@ mod tests {
             ..settings(None)
         };
         assert_eq!(timeouts(&ddl, &s)[0].value, Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn a_step_lowers_by_its_kind_and_transaction_mode() {
+        let ddl = Step::ddl(Sql::kw("ALTER TABLE t ADD COLUMN c int"), span());
+        assert_eq!(
+            lower(&ddl).action,
+            Action::Transaction {
+                sql: "ALTER TABLE t ADD COLUMN c int"
+            }
+        );
+        let check = Step::check(Sql::kw("SELECT true"), span(), "holds");
+        assert_eq!(lower(&check).action, Action::Check { query: "SELECT true" });
+        let mut build = Step::concurrent(Sql::kw("CREATE INDEX CONCURRENTLY i ON t (c)"), span());
+        build.guard = Some("SELECT g".into());
+        build.only_if = Some("SELECT o".into());
+        let lowered = lower(&build);
+        assert_eq!(
+            lowered.action,
+            Action::Outside {
+                sql: "CREATE INDEX CONCURRENTLY i ON t (c)"
+            }
+        );
+        assert_eq!(
+            (lowered.guard, lowered.only_if),
+            (Some("SELECT g"), Some("SELECT o"))
+        );
+        let backfill = Backfill {
+            table: crate::pg::QualifiedName::bare(crate::pg::Ident::new("t")),
+            key: Vec::new(),
+            head: "UPDATE t SET c = 1".into(),
+            filter: None,
+            batch_size: 1000,
+        };
+        let step = Step::backfill(backfill.clone(), span());
+        assert_eq!(lower(&step).action, Action::Backfill(&backfill));
+        assert_eq!(lower(&step).guard, None);
     }
 
     #[test]

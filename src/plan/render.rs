@@ -3,7 +3,7 @@
 //! JSON (`json`, documented in `docs/plan-format.md`).
 
 use super::{Backfill, MigrationPlan, Outcome, Plan, Step, StepKind, TxMode};
-use crate::plan::lower::{self, LowerSettings};
+use crate::plan::lower::{self, Action, LowerSettings};
 use crate::plan::sql::{dollar_tag, literal};
 use std::fmt::Write;
 use std::time::Duration;
@@ -148,12 +148,12 @@ fn conditional(condition: &str, body: &str) -> String {
     format!("SELECT ({condition}) AS run_step \\gset\n\\if :run_step\n{body}\\endif\n")
 }
 
-fn transactional(step: &Step) -> String {
+fn transactional(step: &Step, sql: &str) -> String {
     let mut s = String::from("BEGIN;\n");
     for t in lower::timeouts(step, &SCRIPT_SETTINGS) {
         let _ = writeln!(s, "{};", t.set_local());
     }
-    let _ = writeln!(s, "{};\nCOMMIT;", step.sql);
+    let _ = writeln!(s, "{sql};\nCOMMIT;");
     s
 }
 
@@ -251,15 +251,13 @@ fn backfill_block(step: &Step, b: &Backfill) -> String {
     format!("DO {tag}\n{body}{tag};\n")
 }
 
-fn check_block(step: &Step) -> String {
+fn check_block(step: &Step, query: &str) -> String {
     let message = literal(&format!(
         "plan check failed: {}",
         step.note.as_deref().unwrap_or("catalog assertion")
     ));
-    let body = format!(
-        " BEGIN IF NOT coalesce(({}), false) THEN RAISE EXCEPTION {message}; END IF; END ",
-        step.sql
-    );
+    let body =
+        format!(" BEGIN IF NOT coalesce(({query}), false) THEN RAISE EXCEPTION {message}; END IF; END ");
     let tag = dollar_tag("check", &body);
     format!("DO {tag}{body}{tag};\n")
 }
@@ -288,20 +286,17 @@ pub fn sql_script(m: &MigrationPlan) -> String {
         if let Some(note) = &step.note {
             let _ = writeln!(out, "-- {note}");
         }
-        let mut body = match (step.kind, step.tx) {
-            (StepKind::Check, _) => check_block(step),
-            (StepKind::Backfill, _) => step
-                .backfill
-                .as_ref()
-                .map(|b| backfill_block(step, b))
-                .unwrap_or_default(),
-            (_, TxMode::Outside) => format!("{};\n", step.sql),
-            (_, TxMode::InTransaction) => format!("{}\n", transactional(step)),
+        let lowered = lower::lower(step);
+        let mut body = match lowered.action {
+            Action::Check { query } => check_block(step, query),
+            Action::Backfill(b) => backfill_block(step, b),
+            Action::Outside { sql } => format!("{sql};\n"),
+            Action::Transaction { sql } => format!("{}\n", transactional(step, sql)),
         };
-        if let Some(only_if) = &step.only_if {
+        if let Some(only_if) = lowered.only_if {
             body = conditional(only_if, &body);
         }
-        if let Some(guard) = &step.guard {
+        if let Some(guard) = lowered.guard {
             body = conditional(&format!("SELECT NOT ({guard})"), &body);
         }
         out.push_str(&body);
