@@ -1,4 +1,6 @@
-//! Running one step as its fields say (style §3: a step says how it must run).
+//! Running one step as its fields say (style §3: a step says how it must run),
+//! through its lowering ([`lower::lower`], [`lower::timeouts`]), the same the
+//! psql script renders; this module wraps it in tries, waits and reports.
 //!
 //! * Guard true → the step is recorded as skipped; `only_if` false → the same.
 //! * [`TxMode::InTransaction`]: `BEGIN; SET LOCAL lock_timeout; SET LOCAL
