@@ -434,13 +434,13 @@ pub fn run(args: Args) -> Result<u8, Error> {
             let mut out = std::io::stdout().lock();
             writeln!(
                 out,
-                "{:<40} {:<12} {:<8} {:<8} summary",
-                "rule", "category", "severity", "rewrite"
+                "{:<40} {:<12} {:<8} {:<9} summary",
+                "rule", "category", "severity", "plannable"
             )?;
             for rule in rules::ALL {
                 writeln!(
                     out,
-                    "{:<40} {:<12} {:<8} {:<8} {}",
+                    "{:<40} {:<12} {:<8} {:<9} {}",
                     rule.id,
                     rule.category.as_str(),
                     rule.default_severity.as_str(),

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
     };
     match safe_migrate::cli::run(args) {
         Ok(code) => ExitCode::from(code),
+        // The reader went away (`migrate rules | head`): nothing to report.
+        Err(safe_migrate::cli::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("error: {e}");
             if let Some(detail) = e.detail() {

@@ -160,8 +160,15 @@ fn foreign_keys() {
         migration: "ALTER TABLE orders ADD CONSTRAINT \"Orders_User\" FOREIGN KEY (user_id) REFERENCES users (id) ON DELETE CASCADE;\nALTER TABLE users ADD FOREIGN KEY (account_id) REFERENCES accounts (id);",
         data: &[ORDERS],
     });
-    // `ADD COLUMN … REFERENCES` without a default adds NULLs and validates
-    // nothing: it is kept as written (see add-foreign-key), not rewritten.
+    check(&Case {
+        name: "add-column-references",
+        pre: "SELECT 1",
+        history: "",
+        // With a default every row is checked (without one nothing is, and
+        // the statement is kept as written).
+        migration: "ALTER TABLE orders ADD COLUMN account_id bigint DEFAULT 1 REFERENCES accounts (id);",
+        data: &[ORDERS],
+    });
 }
 
 #[test]

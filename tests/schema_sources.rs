@@ -325,3 +325,68 @@ fn facts_of(db: &support::TestDb) -> Vec<String> {
         .filter(|f| !f.contains("safe_migrate."))
         .collect()
 }
+
+#[test]
+fn unqualified_names_mean_the_schema_search_path_puts_first() {
+    let db = support::fresh_database();
+    db.psql_ok(&format!(
+        "CREATE SCHEMA tenant;
+         CREATE TABLE tenant.items (id bigint PRIMARY KEY, a int);
+         CREATE TABLE public.items (id bigint PRIMARY KEY, b int);
+         CREATE TABLE public.shared (id int);
+         ALTER DATABASE {} SET search_path = tenant, public;",
+        db.name
+    ));
+    let mut client = db.client();
+    let read = catalog::read(&mut client).unwrap();
+    let name = |s: Option<&str>, n: &str| safe_migrate::pg::QualifiedName {
+        schema: s.map(safe_migrate::pg::Ident::new),
+        name: safe_migrate::pg::Ident::new(n),
+    };
+    let items = read.schema.table(&name(None, "items")).expect("items");
+    assert!(
+        items.column(&safe_migrate::pg::Ident::new("a")).is_some(),
+        "tenant.items, as PostgreSQL resolves it"
+    );
+    assert!(items.size().is_some());
+    let public_items = read.schema.table(&name(Some("public"), "items"));
+    assert!(public_items.is_none_or(|t| t.column(&safe_migrate::pg::Ident::new("a")).is_none()));
+    assert!(read.schema.table(&name(Some("public"), "shared")).is_some());
+}
+
+#[test]
+fn a_view_on_the_column_stops_the_swap_before_anything_changes() {
+    let db = support::fresh_database();
+    db.psql_ok(
+        "CREATE TABLE users (id bigint PRIMARY KEY, score integer NOT NULL);
+         INSERT INTO users SELECT g, g FROM generate_series(1, 2000) g;
+         CREATE VIEW user_scores AS SELECT id, score FROM users;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("V1__widen.sql"),
+        "ALTER TABLE users ALTER COLUMN score TYPE bigint;\n",
+    )
+    .unwrap();
+    let out = support::migrate::migrate(dir.path(), &db.url, &["apply"]);
+    support::migrate::assert_exit(&out, 1);
+    support::migrate::assert_stderr_has(&out, "no view, constraint, identity or index");
+    let scalar = |sql: &str| support::migrate::scalar(&db, sql);
+    // Nothing of the plan was done: no new column, no trigger, no function.
+    assert_eq!(
+        scalar("SELECT count(*) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attnum > 0 AND NOT attisdropped"),
+        "2"
+    );
+    assert_eq!(
+        scalar("SELECT count(*) FROM pg_trigger WHERE tgrelid = 'users'::regclass"),
+        "0"
+    );
+    assert_eq!(
+        scalar("SELECT count(*) FROM safe_migrate.steps WHERE state = 'done'"),
+        "0"
+    );
+    assert_eq!(
+        scalar("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'users'::regclass AND attname = 'score'"),
+        "integer"
+    );
+}

@@ -66,6 +66,12 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
         .map_err(|e| DbError::catalog("starting a read-only transaction", &e))?;
     tx.batch_execute("SET LOCAL statement_timeout = '30s'; SET LOCAL lock_timeout = '5s'")
         .map_err(|e| DbError::catalog("setting timeouts", &e))?;
+    // What unqualified names mean here (and in the definitions the server
+    // writes, which leave out the schemas the search_path makes visible).
+    let current: String = tx
+        .query_one("SELECT coalesce(current_schema(), 'public')::text", &[])
+        .map_err(|e| DbError::catalog("reading current_schema()", &e))?
+        .get(0);
 
     let relations_sql = format!(
         "SELECT c.oid, quote_ident(n.nspname) || '.' || quote_ident(c.relname), c.relkind::text, \
@@ -250,6 +256,7 @@ pub fn read(client: &mut Client) -> Result<Catalog, DbError> {
     }
     tx.commit().map_err(|e| DbError::catalog("ending the read", &e))?;
 
+    let ddl = format!("SET search_path = {};\n{ddl}", crate::pg::Ident::new(current));
     let mut schema = Schema::default();
     let load = dump::load(&ddl, &mut schema);
     for (name, size) in sizes(&relations, version) {

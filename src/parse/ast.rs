@@ -97,12 +97,16 @@ fn convert(stmt: &sp::Statement, sql: &str) -> StmtKind {
             ..
         } => drop(*object_type, *if_exists, names, *cascade),
         S::Update(u) => match table_of(&u.table.relation) {
-            Some(table) => StmtKind::Dml(Dml {
-                verb: DmlVerb::Update,
-                table,
-                has_where: u.selection.is_some(),
-                bounded: bounded_columns(u.selection.as_ref()),
-            }),
+            Some(table) => {
+                let (bounded, matched) = bounded_columns(u.selection.as_ref());
+                StmtKind::Dml(Dml {
+                    verb: DmlVerb::Update,
+                    table,
+                    has_where: u.selection.is_some(),
+                    bounded,
+                    matched,
+                })
+            }
             None => StmtKind::Other { tag: "UPDATE".into() },
         },
         S::Delete(d) => delete(d),
@@ -212,19 +216,22 @@ fn delete(d: &sp::Delete) -> StmtKind {
     let from = match &d.from {
         sp::FromTable::WithFromKeyword(t) | sp::FromTable::WithoutKeyword(t) => t,
     };
+    let (bounded, matched) = bounded_columns(d.selection.as_ref());
     match from.first().and_then(|t| table_of(&t.relation)) {
         Some(table) => StmtKind::Dml(Dml {
             verb: DmlVerb::Delete,
             table,
             has_where: d.selection.is_some(),
-            bounded: bounded_columns(d.selection.as_ref()),
+            bounded,
+            matched,
         }),
         None => StmtKind::Other { tag: "DELETE".into() },
     }
 }
 
-/// The columns a `WHERE` clause bounds (see [`Dml::bounded`]).
-fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
+/// The columns a `WHERE` clause bounds, and of those the ones it matches
+/// against values (see [`Dml::bounded`], [`Dml::matched`]).
+fn bounded_columns(selection: Option<&sp::Expr>) -> (Vec<Ident>, Vec<Ident>) {
     fn conjuncts<'e>(e: &'e sp::Expr, out: &mut Vec<&'e sp::Expr>) {
         match e {
             sp::Expr::BinaryOp {
@@ -248,7 +255,7 @@ fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
         }
     }
     let Some(selection) = selection else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let mut parts = Vec::new();
     conjuncts(selection, &mut parts);
@@ -294,15 +301,16 @@ fn bounded_columns(selection: Option<&sp::Expr>) -> Vec<Ident> {
                 target: sp::InTarget::List(_),
                 negated: false,
                 ..
-            }
-            | sp::Expr::Between {
-                expr, negated: false, ..
             } => bounded.extend(column(expr)),
+            sp::Expr::Between {
+                expr, negated: false, ..
+            } => lower.extend(column(expr).into_iter().inspect(|c| upper.push(c.clone()))),
             _ => {}
         }
     }
+    let matched = bounded.clone();
     bounded.extend(lower.into_iter().filter(|c| upper.contains(c)));
-    bounded
+    (bounded, matched)
 }
 
 fn lock_mode(mode: &sp::LockTableMode) -> LockMode {

@@ -432,6 +432,9 @@ pub struct Dml {
     /// and an upper comparison. Empty without a `WHERE`, or when an `OR` (or
     /// anything else) is all it has.
     pub bounded: Vec<Ident>,
+    /// Of `bounded`, the columns matched against values (`=`, `= ANY`, `IN`
+    /// list) rather than a range: a `WHERE` that picks rows by value.
+    pub matched: Vec<Ident>,
 }
 
 /// Which data-changing statement.
@@ -575,7 +578,13 @@ pub fn parse_statement(text: &str, statement: &Statement) -> Stmt {
         block.body = block.body.map(|b| b.shift(statement.span.start));
         block.inner = plpgsql::do_body(text, block);
     }
-    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE") {
+    // Only a body that says EXECUTE can hold constant dynamic SQL.
+    if matches!(&kind, StmtKind::Other { tag } if tag == "CREATE FUNCTION" || tag == "CREATE PROCEDURE")
+        && sql
+            .as_bytes()
+            .windows(7)
+            .any(|w| w.eq_ignore_ascii_case(b"EXECUTE"))
+    {
         if let Some((name, mut block)) = tokens::routine(sql) {
             block.body = block.body.map(|b| b.shift(statement.span.start));
             block.inner = plpgsql::executed(text, &block);

@@ -93,6 +93,14 @@ pub fn load(sql: &str, schema: &mut Schema) -> LoadSummary {
             },
         );
         match &stmt.kind {
+            // What unqualified names mean from here on (pg_dump sets it
+            // empty and qualifies every name; the catalog reader sets the
+            // database's).
+            StmtKind::Set(var) if var.name.eq_ignore_ascii_case("search_path") => {
+                if let Some(first) = first_schema(stmt.span.slice(text)) {
+                    schema.set_default_schema(first.as_str());
+                }
+            }
             StmtKind::Unparsed { .. } => {
                 summary.unknown += 1;
                 if summary.first_unknown_line.is_none() {
@@ -113,6 +121,21 @@ pub fn load(sql: &str, schema: &mut Schema) -> LoadSummary {
         schema.apply_from(&stmt, Origin::Database);
     }
     summary
+}
+
+/// The first schema a `SET search_path = a, b` names, folded as PostgreSQL
+/// folds it; none for an empty path or `"$user"`.
+fn first_schema(set: &str) -> Option<crate::pg::Ident> {
+    let lower = set.to_ascii_lowercase();
+    let rest = &set[lower.find("search_path")? + "search_path".len()..];
+    let rest = rest.trim_start();
+    let rest = match rest.strip_prefix('=') {
+        Some(r) => r,
+        None if rest.len() >= 2 && rest[..2].eq_ignore_ascii_case("to") => &rest[2..],
+        None => return None,
+    };
+    let first = rest.split([',', ';']).next()?.trim();
+    (!first.is_empty() && first != "''" && first != "\"$user\"").then(|| crate::pg::Ident::from_sql(first))
 }
 
 #[cfg(test)]
@@ -204,5 +227,37 @@ CREATE FROBNICATOR x;
         let empty = dir.path().join("empty.sql");
         std::fs::write(&empty, "--\n-- PostgreSQL database dump\n--\nSET x = 1;\n").unwrap();
         assert_eq!(read(&empty).unwrap().1.used, 0);
+    }
+}
+
+#[cfg(test)]
+mod search_path_tests {
+    use super::*;
+    use crate::pg::{Ident, QualifiedName};
+
+    fn has(schema: &Schema, s: &str, n: &str) -> bool {
+        schema
+            .table(&QualifiedName {
+                schema: Some(Ident::new(s)),
+                name: Ident::new(n),
+            })
+            .is_some()
+    }
+
+    #[test]
+    fn unqualified_names_follow_the_search_path() {
+        for (set, expected) in [
+            ("SET search_path = tenant;", "tenant"),
+            ("SET search_path = tenant, public;", "tenant"),
+            ("SET search_path TO \"Tenant\";", "Tenant"),
+            (
+                "SELECT pg_catalog.set_config('search_path', '', false);",
+                "public",
+            ),
+        ] {
+            let mut schema = Schema::default();
+            load(&format!("{set}\nCREATE TABLE items (id int);"), &mut schema);
+            assert!(has(&schema, expected, "items"), "{set}: {:?}", schema.facts());
+        }
     }
 }

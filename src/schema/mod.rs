@@ -143,7 +143,8 @@ struct List {
 #[derive(Debug, Clone)]
 pub struct Schema {
     names: Names,
-    /// `public`, the schema of unqualified names.
+    /// The schema of unqualified names: `public`, or the first schema of
+    /// the database's `search_path` ([`Schema::set_default_schema`]).
     public: Name,
     tables: HashMap<Key, TableData>,
     /// Index key (the table's schema, the index name) → index.
@@ -474,7 +475,7 @@ impl Schema {
     fn domain(&self, type_name: &str) -> Option<&Domain> {
         let (schema, name) = match type_name.rsplit_once('.') {
             Some((s, n)) => (s.trim_matches('"'), n.trim_matches('"')),
-            None => ("public", type_name),
+            None => (self.names.get(self.public), type_name),
         };
         let key = (self.names.find(schema)?, self.names.find(name)?);
         self.domains.get(&key)
@@ -490,6 +491,21 @@ impl Schema {
     /// Index of the file that created the materialized view `name`, if the history did.
     pub fn matview_created_in(&self, name: &QualifiedName) -> Option<usize> {
         self.matviews.get(&self.find_key(name)?).and_then(|m| m.get())
+    }
+
+    /// Makes unqualified names mean `schema` (as they do where the
+    /// `search_path` puts `schema` first) instead of `public`. Set before
+    /// anything is stored through an unqualified name.
+    pub fn set_default_schema(&mut self, schema: &str) {
+        self.public = self.names.intern(schema);
+    }
+
+    /// The schema `name` is in: its own, or the one of unqualified names.
+    fn intern_schema(&mut self, name: &QualifiedName) -> Name {
+        match &name.schema {
+            Some(schema) => self.names.intern(schema.as_str()),
+            None => self.public,
+        }
     }
 
     /// Records the catalog's size estimate for `table` (a table of the model).
@@ -618,7 +634,10 @@ impl Schema {
     /// (otherwise nothing is stored under it).
     fn find_key(&self, name: &QualifiedName) -> Option<Key> {
         Some((
-            self.names.find(name.resolved_schema())?,
+            match &name.schema {
+                Some(schema) => self.names.find(schema.as_str())?,
+                None => self.public,
+            },
             self.names.find(name.name.as_str())?,
         ))
     }
@@ -687,10 +706,7 @@ impl Schema {
     // Storing.
 
     fn intern_key(&mut self, name: &QualifiedName) -> Key {
-        (
-            self.names.intern(name.resolved_schema()),
-            self.names.intern(name.name.as_str()),
-        )
+        (self.intern_schema(name), self.names.intern(name.name.as_str()))
     }
 
     fn intern_rel(&mut self, name: &QualifiedName) -> Rel {
@@ -965,10 +981,7 @@ impl Schema {
         unique: bool,
         simple: bool,
     ) {
-        let key = (
-            self.names.intern(table.resolved_schema()),
-            self.names.intern(name.as_str()),
-        );
+        let key = (self.intern_schema(table), self.names.intern(name.as_str()));
         let index = IndexData {
             table: self.intern_rel(table),
             columns: self.intern_list(columns),

@@ -10,6 +10,9 @@
 //! | diesel | `{version}_{name}/up.sql` (`2023-01-01-120000`: its digits are the number) | `down.sql` |
 //! | Prisma | `{timestamp}_{name}/migration.sql` | |
 //!
+//! A file `X.postgres.up.sql` (ory/pop's dialect-specific form) stands in for
+//! `X.up.sql` next to it, which is for the other dialects and is not linted.
+//!
 //! `{number}-{name}.sql` (a dash in place of the underscore, as neon and
 //! supabase use) is read as numbered too. Any other `.sql` file, Flyway's
 //! repeatable `R__{name}.sql` among them, is linted with scheme
@@ -155,6 +158,20 @@ fn discover_dir(root: &Path, excluded: &GlobSet, discovery: &mut Discovery) -> R
             }
         }
     }
+    // ory/pop: `X.postgres.up.sql` replaces `X.up.sql` (the file for every
+    // other dialect) on PostgreSQL, which never runs the latter.
+    let specific: Vec<PathBuf> = versioned
+        .iter()
+        .filter_map(|f| {
+            let name = f.path.file_name()?.to_str()?;
+            let generic = name.to_ascii_lowercase().contains(".postgres.").then(|| {
+                let at = name.to_ascii_lowercase().find(".postgres.").unwrap_or(0);
+                format!("{}{}", &name[..at], &name[at + ".postgres".len()..])
+            })?;
+            Some(f.path.with_file_name(generic))
+        })
+        .collect();
+    versioned.retain(|f| !specific.contains(&f.path));
     versioned.sort_by(|a, b| (&a.version, &a.path).cmp(&(&b.version, &b.path)));
     unrecognized.sort_by(|a, b| a.path.cmp(&b.path));
     let mut first_of_run: Option<&MigrationFile> = None;
@@ -324,6 +341,27 @@ mod tests {
             touch(dir.path(), f);
         }
         dir
+    }
+
+    #[test]
+    fn a_postgres_specific_file_stands_in_for_the_generic_one() {
+        let dir = tree(&[
+            "20200101000000_a.up.sql",
+            "20200101000000_a.postgres.up.sql",
+            "20200102000000_b.autocommit.up.sql",
+            "20200102000000_b.postgres.autocommit.up.sql",
+            "20200103000000_c.up.sql",
+        ]);
+        let d = discover(&[dir.path().to_path_buf()], &[]).unwrap();
+        assert_eq!(
+            names(&d, dir.path()),
+            [
+                "20200101000000_a.postgres.up.sql",
+                "20200102000000_b.postgres.autocommit.up.sql",
+                "20200103000000_c.up.sql"
+            ]
+        );
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

@@ -28,7 +28,6 @@ pub mod render;
 use crate::lint::{Driver, Finding, LintSettings, Visit};
 use crate::parse::{parse_source_indexed, StmtKind};
 use crate::pg::{LockMode, PgVersion};
-use crate::schema::Schema;
 use crate::source::{Source, Span};
 use cluster::{ClusterError, TempCluster};
 use compare::{Discrepancy, Facts, Key, SeenLock, SeenRewrite};
@@ -258,8 +257,13 @@ pub fn trace(sources: Vec<Source>, settings: &TraceSettings) -> Result<Trace, Tr
         pg_version,
         ..settings.lint.clone()
     };
-    // The trace database starts empty (a given one is the caller's business).
-    let mut driver = Driver::new(&lint_settings, Schema::default());
+    // Lint knows what the database holds already, as `lint --database-url`
+    // would (nothing, on a throwaway cluster).
+    let start = crate::db::catalog::read(session.client()).map_err(|e| TraceError::Setup {
+        what: "reading the database's schema",
+        message: e.to_string(),
+    })?;
+    let mut driver = Driver::new(&lint_settings, start.schema);
     let mut files = Vec::with_capacity(sources.len());
     for source in sources {
         let fills = observe::fill_empty_tables(session.client(), settings.rows)

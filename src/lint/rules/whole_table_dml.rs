@@ -15,8 +15,10 @@ pub(crate) static RULE: Rule = Rule {
 Flags `UPDATE` and `DELETE` on a table that existed before this migration, without a `WHERE` clause \
 or with one that does not bound the rows by a key: an equality, `= ANY`, `IN` list, `BETWEEN` or a \
 lower and an upper bound, in its top-level `AND`s, on every column of the primary key or of a unique \
-constraint or index the history declared. A `WHERE` on a table whose keys the history does not \
-show is left alone.\n\n\
+constraint or index the history declared. A `WHERE` that picks rows by value on other columns \
+(`status = 'done'`, `type IN ('a', 'b')`) is a warning: a fix-up of a few rows as often as a pass \
+over most; one that does not (`c IS NULL`, `created_at < …`, a subquery) is an error. A `WHERE` \
+on a table whose keys the history does not show is left alone.\n\n\
 ### Why is this bad?\n\
 One statement may touch every row (or most of them: `WHERE created_at < now() - interval '1 year'`) \
 in one transaction: it holds a row lock on each until it commits, \
@@ -35,17 +37,35 @@ Keep each batch short (around a thousand rows or 200 ms) and pause between batch
     check,
 };
 
-/// The keys of `table` as the history declared them: its primary key,
-/// unique constraints and unique indexes.
-fn keys(cx: &LintContext, name: &QualifiedName, table: Table) -> Vec<Vec<Ident>> {
-    let mut keys: Vec<Vec<Ident>> = table.primary_key().into_iter().collect();
-    keys.extend(table.constraints().filter_map(|c| match c.kind {
+/// Whether `bounded` covers every column of a key of `table` (its primary
+/// key, unique constraints and unique indexes, as the history declared
+/// them); `None` when the history declares no key. The keys are read one by
+/// one, unique indexes last (finding them scans the schema's indexes), and
+/// no further than the answer needs.
+fn bounded_by_key(cx: &LintContext, name: &QualifiedName, table: Table, bounded: &[Ident]) -> Option<bool> {
+    let constraints = table.constraints().filter_map(|c| match c.kind {
         ConstraintKind::Unique { columns, .. } | ConstraintKind::PrimaryKey { columns, .. } => Some(columns),
         _ => None,
-    }));
-    keys.extend(cx.schema.indexes_on(name).filter(|i| i.unique).map(|i| i.columns));
-    keys.retain(|k| !k.is_empty());
-    keys
+    });
+    let indexes = cx.schema.indexes_on(name).filter(|i| i.unique).map(|i| i.columns);
+    let keys = table
+        .primary_key()
+        .into_iter()
+        .chain(constraints)
+        .chain(indexes)
+        .filter(|k| !k.is_empty());
+    let mut known = false;
+    for key in keys {
+        known = true;
+        if key.iter().all(|c| bounded.contains(c)) {
+            return Some(true);
+        }
+        // Nothing bounded: no key can be, and one key known is enough.
+        if bounded.is_empty() {
+            break;
+        }
+    }
+    known.then_some(false)
 }
 
 fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
@@ -57,6 +77,7 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         DmlVerb::Update => "UPDATE",
         DmlVerb::Delete => "DELETE",
     };
+    let mut severity = RULE.default_severity;
     let message = if !dml.has_where {
         format!(
             "`{verb}` without WHERE locks every row of {} in one long transaction",
@@ -68,19 +89,33 @@ fn check(cx: &LintContext, stmt: &Stmt, out: &mut Vec<Finding>) {
         let Some(table) = cx.table(&dml.table) else {
             return;
         };
-        let keys = keys(cx, &dml.table, table);
         // No key known: whether the WHERE picks a few rows cannot be told.
-        if keys.is_empty() || keys.iter().any(|key| key.iter().all(|c| dml.bounded.contains(c))) {
+        if bounded_by_key(cx, &dml.table, table, &dml.bounded) != Some(false) {
             return;
         }
-        format!(
-            "`{verb}` of {} with a WHERE that bounds no key (equality, IN list or range on the primary key or a \
-             unique key) may change most rows, in one long transaction",
-            dml.table
-        )
+        if dml.matched.is_empty() {
+            format!(
+                "`{verb}` of {} with a WHERE that bounds no key (equality, IN list or range on the primary key or a \
+                 unique key) may change most rows, in one long transaction",
+                dml.table
+            )
+        } else {
+            // Rows picked by value (`status = 'x'`): a fix-up of a few rows as
+            // often as a pass over most of them.
+            severity = Severity::Warning;
+            let columns: Vec<String> = dml.matched.iter().map(ToString::to_string).collect();
+            format!(
+                "`{verb}` of {} picks rows by {}, which is no key: if many rows match, it changes them all in one \
+                 long transaction",
+                dml.table,
+                columns.join(", ")
+            )
+        }
     };
+    let mut finding = Finding::new(&RULE, stmt.span, message);
+    finding.severity = severity;
     out.push(
-        Finding::new(&RULE, stmt.span, message)
+        finding
             .table(&dml.table)
             .label(if dml.has_where {
                 "rows not bounded by a key, one transaction"
@@ -106,9 +141,17 @@ mod tests {
     fn flags_a_where_no_key_bounds() {
         let f = assert_flags(
             &RULE,
-            "UPDATE orders SET status = 'archived' WHERE status = 'done';",
+            "UPDATE orders SET status = 'archived' WHERE created_at < now() - interval '1 year';",
         );
         assert!(f.message.contains("bounds no key"), "{}", f.message);
+        assert_eq!(f.severity, crate::lint::Severity::Error);
+        // Rows picked by value on another column: a warning.
+        let f = assert_flags(
+            &RULE,
+            "UPDATE orders SET status = 'archived' WHERE status IN ('done', 'void');",
+        );
+        assert_eq!(f.severity, crate::lint::Severity::Warning);
+        assert!(f.message.contains("picks rows by status"), "{}", f.message);
         assert_flags(&RULE, "UPDATE users SET age = 0 WHERE age IS NULL;");
         // A one-sided range, or an OR, bounds nothing.
         assert_flags(&RULE, "DELETE FROM orders WHERE id > 100;");

@@ -36,11 +36,13 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
     let t = &alter.table;
     let Some(table) = cx.schema.table(t) else {
         return Err(Refusal::new(
-            "the column swap needs the table's indexes and constraints, and the linted history did not create this table: lint the whole migration directory",
+            "the column swap needs the table's indexes and constraints, and neither the history nor the database's schema shows this table: plan the whole migration directory, or plan with --database-url or --schema (apply always reads the database)",
         ));
     };
     let Some(old_column) = table.column(column) else {
-        return Err(Refusal::new("the linted history does not show this column"));
+        return Err(Refusal::new(
+            "the schema (history, or database) does not show this column",
+        ));
     };
     let new = Ident::derived(&[column.as_str(), "new"]);
     let old = Ident::derived(&[column.as_str(), "old"]);
@@ -315,8 +317,20 @@ fn build(cx: &PlanContext) -> Result<Vec<Step>, Refusal> {
         .then("AND attname =")
         .literal(column.as_str())
         .then("AND (attidentity <> '' OR attgenerated <> ''))");
+    let nothing_else = either(&dependents, &swapped);
+    // Checked first as well, so that such a dependency stops the run before
+    // anything changes (not after the backfill); and again before the swap,
+    // for one created meanwhile.
+    steps.insert(
+        0,
+        Step::check(
+            nothing_else.clone(),
+            source,
+            "before anything changes: no view, constraint, identity or index the plan does not copy depends on the old column",
+        ),
+    );
     steps.push(Step::check(
-        either(&dependents, &swapped),
+        nothing_else,
         source,
         "no view, constraint, identity or index the plan does not copy depends on the old column",
     ));

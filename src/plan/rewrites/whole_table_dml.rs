@@ -99,19 +99,19 @@ mod tests {
     #[test]
     fn keeps_the_predicate_of_a_broad_where() {
         let s = script(
-            "UPDATE orders SET status = 'archived' WHERE status = 'done' AND total < 10;",
+            "UPDATE orders SET status = 'archived' WHERE status IS NOT NULL AND total < 10;",
             15,
         );
         assert!(
             s.contains("UPDATE orders SET status = 'archived' WHERE")
-                && s.contains("AND ((status = 'done' AND total < 10))"),
+                && s.contains("AND ((status IS NOT NULL AND total < 10))"),
             "{s}"
         );
-        let s = script("DELETE FROM orders WHERE status = 'done' RETURNING id;", 15);
+        let s = script("DELETE FROM orders WHERE status IS NULL RETURNING id;", 15);
         assert!(s.contains("refused"), "{s}");
-        let s = script("DELETE FROM orders WHERE status = 'done';", 15);
+        let s = script("DELETE FROM orders WHERE status IS NULL;", 15);
         assert!(
-            s.contains("DELETE FROM orders WHERE") && s.contains("AND ((status = 'done'))"),
+            s.contains("DELETE FROM orders WHERE") && s.contains("AND ((status IS NULL))"),
             "{s}"
         );
     }
