@@ -413,6 +413,32 @@ impl<'a> Table<'a> {
     }
 }
 
+/// The constraints a column definition declares on itself besides its key:
+/// `UNIQUE` and `CHECK (…)` (what the check tests is not kept).
+fn inline_constraints(columns: &[ColumnDef]) -> Vec<crate::parse::Constraint> {
+    let mut out = Vec::new();
+    for c in columns {
+        if c.unique && !c.primary_key {
+            out.push(crate::parse::Constraint {
+                name: None,
+                kind: ConstraintKind::Unique {
+                    columns: vec![c.name.clone()],
+                    using_index: None,
+                },
+            });
+        }
+        if c.check {
+            out.push(crate::parse::Constraint {
+                name: None,
+                kind: ConstraintKind::Check {
+                    not_null_columns: Vec::new(),
+                },
+            });
+        }
+    }
+    out
+}
+
 /// Column names as a comma-separated list.
 fn join(idents: &[Ident]) -> String {
     idents.iter().map(Ident::as_str).collect::<Vec<_>>().join(", ")
@@ -826,7 +852,10 @@ impl Schema {
                     .iter()
                     .filter_map(|c| self.inline_foreign_key(c))
                     .collect();
-                for c in &t.constraints {
+                // A column's own UNIQUE and CHECK are table constraints in
+                // the catalog (`t_c_key`, `t_c_check`), as if written apart.
+                let inline = inline_constraints(&t.columns);
+                for c in t.constraints.iter().chain(&inline) {
                     let data = self.constraint_data(c.name.as_ref(), &c.kind, true);
                     constraints.push(data);
                 }
@@ -838,7 +867,7 @@ impl Schema {
                         self.add_index(&t.name, &index, std::slice::from_ref(&col.name), true, true);
                     }
                 }
-                for c in &t.constraints {
+                for c in t.constraints.iter().chain(&inline) {
                     self.add_constraint_index(&t.name, c);
                 }
                 let key = self.intern_key(&t.name);
