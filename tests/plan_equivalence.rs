@@ -235,6 +235,45 @@ fn whole_table_dml_in_batches() {
         migration: "UPDATE legacy SET v = v * 2;",
         data: &["SELECT md5(string_agg(l::text, ',' ORDER BY \"Key\"))::text FROM legacy l"],
     });
+    // The script reads the key as apply does: a composite primary key ...
+    check(&Case {
+        name: "update-unknown-table-composite-key",
+        pre: "CREATE TABLE pairs (a int, \"B\" text, v int, PRIMARY KEY (a, \"B\"));\n\
+              INSERT INTO pairs SELECT g % 7, 'b' || g, g FROM generate_series(1, 2500) g;",
+        history: "",
+        migration: "UPDATE pairs SET v = v + a;",
+        data: &["SELECT md5(string_agg(p::text, ',' ORDER BY a, \"B\"))::text FROM pairs p"],
+    });
+    // ... else a unique index on NOT NULL columns (not the nullable one).
+    check(&Case {
+        name: "update-unknown-table-unique-index",
+        pre: "CREATE TABLE keyless (x int UNIQUE, code text NOT NULL, n int NOT NULL, v int);\n\
+              CREATE UNIQUE INDEX keyless_code_n ON keyless (code, n);\n\
+              INSERT INTO keyless SELECT NULL, 'c' || (g % 3), g, g FROM generate_series(1, 2500) g;",
+        history: "",
+        migration: "UPDATE keyless SET v = v * 3;",
+        data: &["SELECT md5(string_agg(k::text, ',' ORDER BY code, n))::text FROM keyless k"],
+    });
+}
+
+#[test]
+fn the_script_refuses_a_backfill_without_a_usable_key() {
+    let db = fresh_database();
+    db.psql_ok("CREATE TABLE heap (v int); INSERT INTO heap SELECT generate_series(1, 10);");
+    let sources = vec![from_text(
+        file("V2__change.sql"),
+        "UPDATE heap SET v = v + 1;".into(),
+    )];
+    let planned = plan(sources, &PlanSettings::default()).migrations.pop().unwrap();
+    let script = render::sql_script(&planned);
+    let out = db.psql(&script);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the script ran without a key:\n{script}");
+    assert!(
+        stderr.contains("needs a primary key or a unique index on NOT NULL columns on heap"),
+        "{stderr}"
+    );
+    assert_eq!(query(&db, "SELECT sum(v) FROM heap"), "55", "nothing changed");
 }
 
 #[test]

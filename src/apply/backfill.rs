@@ -15,7 +15,8 @@
 //! to the column's type (`$1::text::<format_type>`), which works for any key
 //! type and, with row comparison, for composite keys. With no key in the
 //! plan the primary key is read from the catalog, else a unique index whose
-//! columns are all NOT NULL (not partial, no expressions); a table with
+//! columns are all NOT NULL (not partial, no expressions; the query is
+//! [`lower::key_columns_sql`], which the psql script runs too); a table with
 //! neither is refused.
 //!
 //! The batch size starts at the plan's (`--batch-size`) and adapts toward
@@ -31,7 +32,7 @@ use super::run::{with_retries, StepContext, StepReport, TryError};
 use super::throttle::{self, LagLimits};
 use super::{ApplyError, Event, StepOutcome};
 use crate::pg::Ident;
-use crate::plan::Backfill;
+use crate::plan::{lower, Backfill};
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 use std::time::{Duration, Instant};
@@ -54,26 +55,7 @@ fn key_columns(
     };
     if b.key.is_empty() {
         let rows = client
-            .query(
-                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod)
-                 FROM pg_catalog.pg_index i
-                 CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, ord)
-                 JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
-                 WHERE i.indexrelid = (
-                     -- The primary key, else a unique, valid, total index on NOT NULL columns.
-                     SELECT i2.indexrelid FROM pg_catalog.pg_index i2
-                     WHERE i2.indrelid = to_regclass($1::text) AND i2.indisunique AND i2.indisvalid
-                       AND i2.indpred IS NULL AND i2.indexprs IS NULL
-                       AND NOT EXISTS (
-                           SELECT 1 FROM unnest(i2.indkey::int2[]) AS c(attnum)
-                           LEFT JOIN pg_catalog.pg_attribute a2
-                             ON a2.attrelid = i2.indrelid AND a2.attnum = c.attnum
-                           WHERE a2.attnum IS NULL OR NOT a2.attnotnull)
-                     ORDER BY i2.indisprimary DESC, i2.indnatts, i2.indexrelid
-                     LIMIT 1)
-                 ORDER BY k.ord",
-                &[&table],
-            )
+            .query(lower::key_columns_sql("$1::text").as_str(), &[&table])
             .map_err(|e| cx.failed(&e))?;
         if rows.is_empty() {
             return Err(ApplyError::NoKey {

@@ -1,4 +1,6 @@
-//! Running one step as its fields say (style §3: a step says how it must run).
+//! Running one step as its fields say (style §3: a step says how it must run),
+//! through its lowering ([`lower::lower`], [`lower::timeouts`]), the same the
+//! psql script renders; this module wraps it in tries, waits and reports.
 //!
 //! * Guard true → the step is recorded as skipped; `only_if` false → the same.
 //! * [`TxMode::InTransaction`]: `BEGIN; SET LOCAL lock_timeout; SET LOCAL
@@ -25,6 +27,7 @@ use super::monitor::{self, Session};
 use super::queue;
 use super::retry::{self, Backoff};
 use super::{ApplyError, ApplySettings, Blocker, Event, StepOutcome};
+use crate::plan::lower::{self, Action, LowerSettings};
 use crate::plan::{Step, StepKind, TxMode};
 use postgres::GenericClient;
 use std::time::{Duration, Instant};
@@ -129,6 +132,16 @@ impl StepContext<'_> {
         }
     }
 
+    /// What the step's lowering needs of this try.
+    pub(crate) fn lower_settings(&self, try_timeout: Duration) -> LowerSettings {
+        LowerSettings {
+            try_lock_timeout: try_timeout,
+            lock_timeout: self.settings.lock_timeout,
+            statement_timeout: self.settings.statement_timeout,
+            server_version_num: Some(self.session.server_version_num),
+        }
+    }
+
     fn backoff(&self) -> Backoff {
         Backoff {
             base: self.settings.retry_base,
@@ -169,49 +182,12 @@ fn connection_lost(e: &postgres::Error) -> bool {
 
 pub use crate::db::error_text;
 
-/// The `SET LOCAL`s of one try of a step's (or a batch's) transaction.
-///
-/// * `lock_timeout`: `try_timeout` for a step whose plan says `lock_timeout`
-///   (the try's, see [`queue::TryTimeout`]). A step that says no (a check:
-///   it reads the catalog and takes no lock traffic waits for) is bounded by
-///   its `statement_timeout` instead; one with neither gets the
-///   `--lock-timeout` ceiling, so no try is ever unbounded.
-/// * `statement_timeout`: `--statement-timeout`, or 0 for scans.
-/// * `transaction_timeout` (PostgreSQL 17+): twice `--statement-timeout`
-///   plus the ceiling, a second net for steps of several statements; 0 for
-///   scans, like `statement_timeout`.
+/// The `SET LOCAL`s of one try of a step's (or a batch's) transaction: the
+/// step's lowering (see [`lower::timeouts`]) with the try's `lock_timeout`
+/// (see [`queue::TryTimeout`]), `--lock-timeout` as the ceiling,
+/// `--statement-timeout` and the server's version.
 pub(crate) fn set_local_timeouts(cx: &StepContext, try_timeout: Duration) -> String {
-    let (step, settings) = (cx.step, cx.settings);
-    let mut sql = String::new();
-    let lock_timeout = if step.lock_timeout {
-        Some(try_timeout)
-    } else if step.statement_timeout {
-        None
-    } else {
-        Some(settings.lock_timeout)
-    };
-    if let Some(t) = lock_timeout {
-        sql.push_str(&format!(
-            "SET LOCAL lock_timeout = '{}ms'; ",
-            t.as_millis().max(1)
-        ));
-    }
-    let statement = if step.statement_timeout {
-        format!("'{}ms'", settings.statement_timeout.as_millis())
-    } else {
-        "0".to_string()
-    };
-    sql.push_str(&format!("SET LOCAL statement_timeout = {statement}"));
-    if cx.session.server_at_least(17) {
-        let transaction = if step.statement_timeout {
-            let t = settings.statement_timeout.saturating_mul(2) + settings.lock_timeout;
-            format!("'{}ms'", t.as_millis())
-        } else {
-            "0".to_string()
-        };
-        sql.push_str(&format!("; SET LOCAL transaction_timeout = {transaction}"));
-    }
-    sql
+    lower::set_local_timeouts(cx.step, &cx.lower_settings(try_timeout))
 }
 
 /// What the second connection looks at while a try runs, and when.
@@ -444,7 +420,8 @@ fn query_bool(client: &mut impl GenericClient, sql: &str) -> Result<bool, postgr
     Ok(row.try_get::<_, Option<bool>>(0)?.unwrap_or(false))
 }
 
-/// Runs one step: guard, condition, then as its kind and transaction mode say.
+/// Runs one step as [`lower::lower`] lowers it: guard, condition, then its
+/// action, wrapped in retries, lock-queue waits and progress reports.
 pub fn run_step(
     client: &mut postgres::Client,
     cx: &StepContext,
@@ -460,33 +437,35 @@ pub fn run_step(
             rows: None,
         })
     };
-    if let Some(guard) = &cx.step.guard {
+    let lowered = lower::lower(cx.step);
+    if let Some(guard) = lowered.guard {
         if query_bool(client, guard).map_err(|e| cx.failed(&e))? {
             return skip(client, StepOutcome::SkippedGuard);
         }
     }
-    if let Some(condition) = &cx.step.only_if {
+    if let Some(condition) = lowered.only_if {
         if !query_bool(client, condition).map_err(|e| cx.failed(&e))? {
             return skip(client, StepOutcome::SkippedCondition);
         }
     }
-    match (cx.step.kind, cx.step.tx, &cx.step.backfill) {
-        (StepKind::Backfill, _, Some(backfill)) => super::backfill::run(client, cx, backfill, cursor, events),
-        (StepKind::Check, _, _) => check(client, cx, events),
-        (_, TxMode::Outside, _) => concurrent(client, cx, events),
-        (_, TxMode::InTransaction, _) => transactional(client, cx, events),
+    match lowered.action {
+        Action::Backfill(backfill) => super::backfill::run(client, cx, backfill, cursor, events),
+        Action::Check { query } => check(client, cx, query, events),
+        Action::Outside { sql } => concurrent(client, cx, sql, events),
+        Action::Transaction { sql } => transactional(client, cx, sql, events),
     }
 }
 
 fn transactional(
     client: &mut postgres::Client,
     cx: &StepContext,
+    sql: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
         tx.batch_execute(timeouts)?;
-        tx.batch_execute(&cx.step.sql)?;
+        tx.batch_execute(sql)?;
         cx.record(&mut tx, StepState::Done, None, 1, None)?;
         tx.commit()?;
         Ok(())
@@ -501,12 +480,13 @@ fn transactional(
 fn check(
     client: &mut postgres::Client,
     cx: &StepContext,
+    query: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let ((), attempts) = with_retries(client, cx, events, |client, timeouts| {
         let mut tx = client.transaction()?;
         tx.batch_execute(timeouts)?;
-        if !query_bool(&mut tx, &cx.step.sql)? {
+        if !query_bool(&mut tx, query)? {
             return Err(TryError::Stop(ApplyError::CheckFailed {
                 migration: cx.label.to_string(),
                 step: cx.index + 1,
@@ -540,6 +520,7 @@ fn invalid_indexes(
 fn concurrent(
     client: &mut postgres::Client,
     cx: &StepContext,
+    sql: &str,
     events: &mut dyn FnMut(&Event),
 ) -> Result<StepReport, ApplyError> {
     let table = cx.table();
@@ -548,7 +529,7 @@ fn concurrent(
         .map_err(|e| cx.failed(&e))?;
     let result = with_retries(client, cx, events, |client, _| {
         let before = invalid_indexes(client, table.as_deref())?;
-        match client.batch_execute(&cx.step.sql) {
+        match client.batch_execute(sql) {
             Ok(()) => Ok(()),
             Err(e) => {
                 // A failed concurrent build leaves an INVALID index that
@@ -637,13 +618,10 @@ mod tests {
         let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
         assert_eq!(
             timeouts_of(&ddl, 150_004),
-            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'"
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5s'"
         );
         let check = Step::check(crate::plan::sql::Sql::kw("SELECT true"), span, "holds");
-        assert_eq!(
-            timeouts_of(&check, 150_004),
-            "SET LOCAL statement_timeout = '5000ms'"
-        );
+        assert_eq!(timeouts_of(&check, 150_004), "SET LOCAL statement_timeout = '5s'");
         let validate = Step::validate(
             crate::plan::sql::Sql::kw("ALTER TABLE t VALIDATE CONSTRAINT c"),
             span,
@@ -660,7 +638,7 @@ mod tests {
         let ddl = Step::ddl(crate::plan::sql::Sql::kw("ALTER TABLE t ADD COLUMN c int"), span);
         assert_eq!(
             timeouts_of(&ddl, 170_000),
-            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5000ms'; \
+            "SET LOCAL lock_timeout = '50ms'; SET LOCAL statement_timeout = '5s'; \
              SET LOCAL transaction_timeout = '10500ms'"
         );
         let validate = Step::validate(

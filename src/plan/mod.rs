@@ -12,6 +12,7 @@
 //! a database.
 
 mod catalog;
+pub mod lower;
 pub mod render;
 pub mod rewrites;
 pub mod sql;
@@ -70,7 +71,8 @@ pub enum TxMode {
 pub struct Backfill {
     pub table: QualifiedName,
     /// The key columns batches are ordered and cut by; empty when the history
-    /// does not say, in which case `apply` reads the primary key from the catalog.
+    /// does not say, in which case `apply` and the psql script read it from the
+    /// catalog at run time (see [`lower::key_columns_sql`]).
     pub key: Vec<crate::pg::Ident>,
     /// The statement each batch runs, before its key condition:
     /// `UPDATE t SET …` or `DELETE FROM t`, from the user's text or built here.
@@ -96,10 +98,12 @@ pub struct Step {
     pub lock: Option<LockMode>,
     /// The table that lock is on.
     pub table: Option<QualifiedName>,
-    /// Whether `apply` sets `lock_timeout` (never for concurrent steps: a
-    /// timeout cancels the build and leaves an INVALID index).
+    /// Whether a try gets the short `lock_timeout` of a lock-taking step (see
+    /// [`lower::timeouts`]; never for concurrent steps: a timeout cancels the
+    /// build and leaves an INVALID index).
     pub lock_timeout: bool,
-    /// Whether `apply`'s `statement_timeout` applies (not to scans and builds).
+    /// Whether the `statement_timeout` applies (not to scans and builds; see
+    /// [`lower::timeouts`]).
     pub statement_timeout: bool,
     /// A query returning one boolean: true when the step's effect is already
     /// in place, so a re-run skips it.

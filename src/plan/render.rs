@@ -3,13 +3,21 @@
 //! JSON (`json`, documented in `docs/plan-format.md`).
 
 use super::{Backfill, MigrationPlan, Outcome, Plan, Step, StepKind, TxMode};
+use crate::plan::lower::{self, Action, LowerSettings};
 use crate::plan::sql::{dollar_tag, literal};
 use std::fmt::Write;
+use std::time::Duration;
 
-/// The lock timeout the psql script sets on lock-taking steps.
-pub const SCRIPT_LOCK_TIMEOUT: &str = "2s";
-/// The statement timeout the psql script sets on short steps.
-pub const SCRIPT_STATEMENT_TIMEOUT: &str = "30s";
+/// What the psql script's steps are lowered with (see [`lower::timeouts`]):
+/// a 2 s `lock_timeout` on every try (the script does not retry), a 30 s
+/// `statement_timeout` on short steps, and no `transaction_timeout` (the
+/// script does not know the server's version).
+pub const SCRIPT_SETTINGS: LowerSettings = LowerSettings {
+    try_lock_timeout: Duration::from_secs(2),
+    lock_timeout: Duration::from_secs(2),
+    statement_timeout: Duration::from_secs(30),
+    server_version_num: None,
+};
 
 fn key_list(b: &Backfill) -> String {
     b.key.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(", ")
@@ -140,25 +148,31 @@ fn conditional(condition: &str, body: &str) -> String {
     format!("SELECT ({condition}) AS run_step \\gset\n\\if :run_step\n{body}\\endif\n")
 }
 
-fn transactional(step: &Step) -> String {
+fn transactional(step: &Step, sql: &str) -> String {
     let mut s = String::from("BEGIN;\n");
-    if step.lock_timeout {
-        let _ = writeln!(s, "SET LOCAL lock_timeout = {};", literal(SCRIPT_LOCK_TIMEOUT));
+    for t in lower::timeouts(step, &SCRIPT_SETTINGS) {
+        let _ = writeln!(s, "{};", t.set_local());
     }
-    if step.statement_timeout {
-        let _ = writeln!(
-            s,
-            "SET LOCAL statement_timeout = {};",
-            literal(SCRIPT_STATEMENT_TIMEOUT)
-        );
-    } else {
-        s.push_str("SET LOCAL statement_timeout = 0;\n");
-    }
-    let _ = writeln!(s, "{};\nCOMMIT;", step.sql);
+    let _ = writeln!(s, "{sql};\nCOMMIT;");
     s
 }
 
-fn backfill_block(b: &Backfill) -> String {
+/// The `set_config` calls that give one batch of a `DO` loop the step's
+/// `SET LOCAL` timeouts.
+fn batch_timeouts(step: &Step) -> String {
+    lower::timeouts(step, &SCRIPT_SETTINGS)
+        .iter()
+        .map(|t| {
+            format!(
+                "PERFORM set_config({}, {}, true);\n",
+                literal(t.setting),
+                literal(&t.value_text())
+            )
+        })
+        .collect()
+}
+
+fn backfill_block(step: &Step, b: &Backfill) -> String {
     let filter = b
         .filter
         .as_ref()
@@ -167,30 +181,37 @@ fn backfill_block(b: &Backfill) -> String {
     let table = b.table.to_string();
     let mut body = String::new();
     if b.key.is_empty() {
-        // The key is read from the catalog at run time (single-column keys).
+        // The key is read from the catalog at run time, by apply's query:
+        // the primary key, else a unique index on NOT NULL columns. Keys
+        // travel as text arrays, cast back to each column's type.
         let _ = write!(
             body,
-            "DECLARE\n  key_col text;\n  key_type text;\n  last_key text;\n  next_key text;\nBEGIN\n\
-  SELECT a.attname, format_type(a.atttypid, a.atttypmod) INTO key_col, key_type\n\
-  FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)\n\
-  WHERE i.indrelid = {regclass}::regclass AND i.indisprimary;\n\
-  IF key_col IS NULL OR (SELECT array_length(indkey::int2[], 1) FROM pg_index WHERE indrelid = {regclass}::regclass AND indisprimary) <> 1 THEN\n\
-    RAISE EXCEPTION 'batched backfill needs a single-column primary key on %', {regclass};\n\
+            "DECLARE\n  cols text[];\n  types text[];\n  list text;\n  texts text;\n  descs text;\n\
+  after_last text;\n  upto_next text;\n  last_key text[];\n  next_key text[];\nBEGIN\n\
+  SELECT array_agg(quote_ident(k.name) ORDER BY k.ord), array_agg(k.type ORDER BY k.ord) INTO cols, types\n\
+  FROM ({key_sql}) AS k(name, type, ord);\n\
+  IF cols IS NULL THEN\n\
+    RAISE EXCEPTION 'batched backfill needs a primary key or a unique index on NOT NULL columns on %', {table_literal};\n\
   END IF;\n\
+  list := array_to_string(cols, ', ');\n\
+  SELECT string_agg(c || '::text', ', ' ORDER BY i), string_agg(c || ' DESC', ', ' ORDER BY i),\n\
+         string_agg(format('$1[%s]::%s', i, types[i::int]), ', ' ORDER BY i),\n\
+         string_agg(format('$2[%s]::%s', i, types[i::int]), ', ' ORDER BY i)\n\
+    INTO texts, descs, after_last, upto_next\n\
+    FROM unnest(cols) WITH ORDINALITY AS u(c, i);\n\
   LOOP\n\
-    PERFORM set_config('lock_timeout', {lt}, true);\n\
-    PERFORM set_config('statement_timeout', {st}, true);\n\
-    EXECUTE format('SELECT max(k)::text FROM (SELECT %1$I AS k FROM {table_fmt} WHERE ($1 IS NULL OR %1$I > $1::%2$s){filter_fmt} ORDER BY %1$I LIMIT {n}) batch', key_col, key_type)\n\
+{timeouts}\
+    EXECUTE format('SELECT ARRAY[%s] FROM (SELECT %s FROM {table_fmt} WHERE ($1 IS NULL OR (%s) > (%s)){filter_fmt} ORDER BY %s LIMIT {n}) batch ORDER BY %s LIMIT 1', texts, list, list, after_last, list, descs)\n\
       INTO next_key USING last_key;\n\
     EXIT WHEN next_key IS NULL;\n\
-    EXECUTE format('{head_fmt} WHERE ($1 IS NULL OR %1$I > $1::%2$s) AND %1$I <= $2::%2$s{filter_fmt}', key_col, key_type)\n\
+    EXECUTE format('{head_fmt} WHERE ($1 IS NULL OR (%s) > (%s)) AND (%s) <= (%s){filter_fmt}', list, after_last, list, upto_next)\n\
       USING last_key, next_key;\n\
     last_key := next_key;\n\
     COMMIT;\n\
   END LOOP;\nEND\n",
-            regclass = literal(&table),
-            lt = literal(SCRIPT_LOCK_TIMEOUT),
-            st = literal(SCRIPT_STATEMENT_TIMEOUT),
+            key_sql = lower::key_columns_sql(&literal(&table)),
+            table_literal = literal(&table),
+            timeouts = batch_timeouts(step),
             table_fmt = table.replace('\'', "''").replace('%', "%%"),
             filter_fmt = filter.replace('\'', "''").replace('%', "%%"),
             head_fmt = b.head.replace('\'', "''").replace('%', "%%"),
@@ -210,8 +231,7 @@ fn backfill_block(b: &Backfill) -> String {
         let _ = write!(
             body,
             "BEGIN\n  LOOP\n\
-    PERFORM set_config('lock_timeout', {lt}, true);\n\
-    PERFORM set_config('statement_timeout', {st}, true);\n\
+{timeouts}\
     SELECT {keys} INTO {next} FROM (SELECT {keys} FROM {table} WHERE {after}{filter} ORDER BY {keys} LIMIT {n}) batch\n\
       ORDER BY {desc} LIMIT 1;\n\
     EXIT WHEN NOT FOUND;\n\
@@ -219,8 +239,7 @@ fn backfill_block(b: &Backfill) -> String {
     SELECT {next}, true INTO {last}, started;\n\
     COMMIT;\n\
   END LOOP;\nEND\n",
-            lt = literal(SCRIPT_LOCK_TIMEOUT),
-            st = literal(SCRIPT_STATEMENT_TIMEOUT),
+            timeouts = batch_timeouts(step),
             next = next.join(", "),
             last = last.join(", "),
             desc = desc.join(", "),
@@ -232,21 +251,20 @@ fn backfill_block(b: &Backfill) -> String {
     format!("DO {tag}\n{body}{tag};\n")
 }
 
-fn check_block(step: &Step) -> String {
+fn check_block(step: &Step, query: &str) -> String {
     let message = literal(&format!(
         "plan check failed: {}",
         step.note.as_deref().unwrap_or("catalog assertion")
     ));
-    let body = format!(
-        " BEGIN IF NOT coalesce(({}), false) THEN RAISE EXCEPTION {message}; END IF; END ",
-        step.sql
-    );
+    let body =
+        format!(" BEGIN IF NOT coalesce(({query}), false) THEN RAISE EXCEPTION {message}; END IF; END ");
     let tag = dollar_tag("check", &body);
     format!("DO {tag}{body}{tag};\n")
 }
 
 /// The psql script of one migration: `psql -v ON_ERROR_STOP=1 -f plan.sql`
-/// runs it. Transactional steps set their timeouts with `SET LOCAL`;
+/// runs it. Steps are lowered as `apply` lowers them (see [`lower`], with
+/// [`SCRIPT_SETTINGS`]): transactional steps set their timeouts with `SET LOCAL`;
 /// concurrent steps run bare; backfills are `DO` loops that commit per batch
 /// (PostgreSQL 11+); guards and conditions use psql's `\gset` and `\if`, so a
 /// re-run skips what is done.
@@ -268,16 +286,17 @@ pub fn sql_script(m: &MigrationPlan) -> String {
         if let Some(note) = &step.note {
             let _ = writeln!(out, "-- {note}");
         }
-        let mut body = match (step.kind, step.tx) {
-            (StepKind::Check, _) => check_block(step),
-            (StepKind::Backfill, _) => step.backfill.as_ref().map(backfill_block).unwrap_or_default(),
-            (_, TxMode::Outside) => format!("{};\n", step.sql),
-            (_, TxMode::InTransaction) => format!("{}\n", transactional(step)),
+        let lowered = lower::lower(step);
+        let mut body = match lowered.action {
+            Action::Check { query } => check_block(step, query),
+            Action::Backfill(b) => backfill_block(step, b),
+            Action::Outside { sql } => format!("{sql};\n"),
+            Action::Transaction { sql } => format!("{}\n", transactional(step, sql)),
         };
-        if let Some(only_if) = &step.only_if {
+        if let Some(only_if) = lowered.only_if {
             body = conditional(only_if, &body);
         }
-        if let Some(guard) = &step.guard {
+        if let Some(guard) = lowered.guard {
             body = conditional(&format!("SELECT NOT ({guard})"), &body);
         }
         out.push_str(&body);
