@@ -15,6 +15,8 @@ use crate::source::{self, IgnoreScope, MigrationFile, NamingScheme, Source};
 pub struct FileLint {
     pub source: Source,
     pub findings: Vec<Finding>,
+    /// Statements linted (a goose statement block counts each statement in it).
+    pub statements: usize,
 }
 
 /// Totals over a run.
@@ -28,10 +30,10 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts `file` and its findings.
+    /// Counts `file`, its statements and its findings.
     pub fn add(&mut self, file: &FileLint) {
         self.files += 1;
-        self.statements += file.source.statements.len();
+        self.statements += file.statements;
         for f in &file.findings {
             match f.severity {
                 Severity::Error => self.errors += 1,
@@ -145,8 +147,6 @@ impl<'a> Driver<'a> {
         mut visit: impl FnMut(&Source, Visit) -> Result<(), E>,
     ) -> Result<FileLint, E> {
         let file_index = self.summary.files;
-        self.summary.files += 1;
-        self.summary.statements += stmts.len();
         let settings = self.settings;
         let mut walk = Walk {
             settings,
@@ -192,14 +192,13 @@ impl<'a> Driver<'a> {
         }
         let mut findings = walk.finish();
         findings.sort_by_key(|f| (f.span.start, f.span.end));
-        for f in &findings {
-            match f.severity {
-                Severity::Error => self.summary.errors += 1,
-                Severity::Warning => self.summary.warnings += 1,
-                Severity::Info => self.summary.infos += 1,
-            }
-        }
-        Ok(FileLint { source, findings })
+        let file = FileLint {
+            source,
+            findings,
+            statements: stmts.len(),
+        };
+        self.summary.add(&file);
+        Ok(file)
     }
 
     /// Totals over the files linted so far.

@@ -369,10 +369,12 @@ pub(crate) mod example {
                     source: first,
                     // Out of span order on purpose.
                     findings: vec![index, set_not_null],
+                    statements: 2,
                 },
                 FileLint {
                     source: second,
                     findings: vec![tag, table],
+                    statements: 2,
                 },
             ],
             summary: Summary {
@@ -392,6 +394,7 @@ pub(crate) mod example {
             files: vec![FileLint {
                 source,
                 findings: Vec::new(),
+                statements: 1,
             }],
             summary: Summary {
                 files: 1,
